@@ -1,0 +1,3 @@
+//! The `crust` command.
+
+fn main() {}

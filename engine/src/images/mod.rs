@@ -1,0 +1,1 @@
+//! CRIU image files: magics, protobuf entries, pages.

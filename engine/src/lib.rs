@@ -1,0 +1,4 @@
+//! crust's engine: dump and restore of process trees in CRIU's image format.
+
+pub mod images;
+pub mod proc;
