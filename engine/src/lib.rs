@@ -2,3 +2,5 @@
 
 pub mod images;
 pub mod proc;
+pub mod dump;
+pub mod restore;
