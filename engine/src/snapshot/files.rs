@@ -1,0 +1,64 @@
+//! Open files and the fd table.
+
+/// A regular file (or /dev/null and its kin) opened by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegularFile {
+    /// Absolute path it was opened by.
+    pub path: String,
+    /// open(2) flags (access mode, O_APPEND, ...), without O_CLOEXEC.
+    pub flags: u32,
+    /// File offset.
+    pub pos: u64,
+    /// Size when dumped (checked at restore for files that are mapped).
+    pub size: u64,
+    /// st_mode when dumped.
+    pub mode: u32,
+}
+
+/// One end of a pipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeSnapshot {
+    /// The pipe's inode: both ends share it.
+    pub pipe_id: u32,
+    /// open(2) flags of this end (O_RDONLY or O_WRONLY, O_NONBLOCK).
+    pub flags: u32,
+}
+
+/// An open file description, shared by every fd that refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSnapshot {
+    /// A regular file or an allowed character device.
+    Regular {
+        /// Id fds refer to.
+        id: u32,
+        /// The file.
+        file: RegularFile,
+    },
+    /// A pipe end.
+    Pipe {
+        /// Id fds refer to.
+        id: u32,
+        /// The pipe end.
+        pipe: PipeSnapshot,
+    },
+}
+
+impl FileSnapshot {
+    /// The id fds use to refer to this file.
+    pub fn id(&self) -> u32 {
+        match self {
+            FileSnapshot::Regular { id, .. } | FileSnapshot::Pipe { id, .. } => *id,
+        }
+    }
+}
+
+/// One slot of the fd table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdSnapshot {
+    /// The fd number.
+    pub fd: i32,
+    /// The file it refers to.
+    pub file_id: u32,
+    /// FD_CLOEXEC.
+    pub cloexec: bool,
+}
