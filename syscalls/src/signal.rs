@@ -118,10 +118,8 @@ mod tests {
         // SAFETY: stack_t is plain data; all zeroes is a valid value.
         let mut theirs: libc::stack_t = unsafe { core::mem::zeroed() };
         // SAFETY: a NULL new stack: the kernel only writes into `theirs`.
-        assert_eq!(
-            unsafe { libc::sigaltstack(core::ptr::null(), &mut theirs) },
-            0
-        );
+        let rc = unsafe { libc::sigaltstack(core::ptr::null(), &mut theirs) };
+        assert_eq!(rc, 0);
         assert_eq!(ours.ss_sp, theirs.ss_sp as u64);
         assert_eq!(ours.ss_flags, theirs.ss_flags);
         assert_eq!(ours.ss_size, theirs.ss_size as u64);
