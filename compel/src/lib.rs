@@ -1,1 +1,6 @@
 //! compel: seize a live task, run syscalls in it, load a parasite, cure it.
+#![deny(missing_docs)]
+
+pub mod ptrace;
+pub mod remote;
+pub mod restart;

@@ -1,0 +1,303 @@
+//! Typed ptrace over nix: one [`Tracee`] is one seized thread.
+//!
+//! Threads are taken with `PTRACE_SEIZE` (option `PTRACE_O_TRACESYSGOOD`, never
+//! `PTRACE_O_EXITKILL`: a dead tracer must leave its tracees alive) followed by
+//! `PTRACE_INTERRUPT`, so seizing has no side effect on the task's signals or
+//! job control. A [`Tracee`] that is dropped without [`Tracee::detach`] is
+//! detached on a best-effort basis.
+
+mod state;
+mod status;
+mod stop;
+
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Options};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+pub use state::UserRegs;
+pub use status::ThreadStatus;
+pub use stop::{wait, Stop};
+
+/// `PTRACE_EVENT_CLONE`: the event of a tracee that created a thread.
+pub const PTRACE_EVENT_CLONE: i32 = 3;
+
+/// Errors of the ptrace layer; each names the thread and the failing request.
+#[derive(Debug, thiserror::Error)]
+pub enum PtraceError {
+    /// `/proc/TID/status` could not be read (the thread may be gone).
+    #[error("cannot read {path}: {source}")]
+    ReadStatus {
+        /// The status file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `/proc/TID/status` lacks the `State:` or `TracerPid:` line.
+    #[error("cannot parse {path}: no State/TracerPid line")]
+    ParseStatus {
+        /// The status file.
+        path: std::path::PathBuf,
+    },
+    /// Another process traces the thread already.
+    #[error("tid {tid} is already traced by pid {tracer}")]
+    AlreadyTraced {
+        /// The thread.
+        tid: Pid,
+        /// Its current tracer.
+        tracer: i32,
+    },
+    /// A ptrace request failed.
+    #[error("tid {tid}: {request} failed: {errno}")]
+    Request {
+        /// The thread.
+        tid: Pid,
+        /// The request, e.g. `PTRACE_SEIZE`.
+        request: &'static str,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// A word access at a remote address failed.
+    #[error("tid {tid}: {request} at {addr:#x} failed: {errno}")]
+    Memory {
+        /// The thread.
+        tid: Pid,
+        /// `PTRACE_PEEKDATA` or `PTRACE_POKEDATA`.
+        request: &'static str,
+        /// The remote address.
+        addr: u64,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// The thread exited or was killed while seized.
+    #[error("tid {tid} is gone: {stop:?}")]
+    Gone {
+        /// The thread.
+        tid: Pid,
+        /// How it ended.
+        stop: Stop,
+    },
+    /// The thread stopped in a way the caller did not expect.
+    #[error("tid {tid}: unexpected stop {stop:?} while {step}")]
+    UnexpectedStop {
+        /// The thread.
+        tid: Pid,
+        /// The stop seen.
+        stop: Stop,
+        /// What compel was waiting for.
+        step: &'static str,
+    },
+}
+
+impl PtraceError {
+    fn request(tid: Pid, request: &'static str) -> impl FnOnce(Errno) -> Self {
+        move |errno| PtraceError::Request {
+            tid,
+            request,
+            errno,
+        }
+    }
+}
+
+/// One thread under `PTRACE_SEIZE`, stopped between requests.
+#[derive(Debug)]
+pub struct Tracee {
+    tid: Pid,
+    group_stop: Option<Signal>,
+    attached: bool,
+    deferred: Vec<i32>,
+}
+
+impl Tracee {
+    /// Seizes `tid` and waits until it sits in the stop `PTRACE_INTERRUPT` asked for.
+    ///
+    /// Refuses a thread that has a tracer already. A signal that the thread was
+    /// about to take when the interrupt came is delivered, then the thread is
+    /// stopped again, so nothing is lost.
+    pub fn seize(tid: Pid) -> Result<Self, PtraceError> {
+        let status = ThreadStatus::read(tid)?;
+        if let Some(tracer) = status.tracer {
+            return Err(PtraceError::AlreadyTraced { tid, tracer });
+        }
+        ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD)
+            .map_err(PtraceError::request(tid, "PTRACE_SEIZE"))?;
+        let mut tracee = Tracee {
+            tid,
+            group_stop: None,
+            attached: true,
+            deferred: Vec::new(),
+        };
+        tracee.interrupt()?;
+        tracee.wait_for_interrupt()?;
+        if status.group_stopped && tracee.group_stop.is_none() {
+            tracee.group_stop = Some(Signal::SIGSTOP);
+        }
+        log::trace!("seized tid {tid} (group-stop: {:?})", tracee.group_stop);
+        Ok(tracee)
+    }
+
+    /// Adopts a thread that a tracee created while `PTRACE_O_TRACECLONE` was set.
+    ///
+    /// The kernel attaches such a thread by itself and stops it with
+    /// `PTRACE_EVENT_STOP`; this waits for that stop.
+    pub fn from_new_child_thread(tid: Pid) -> Result<Self, PtraceError> {
+        let mut tracee = Tracee {
+            tid,
+            group_stop: None,
+            attached: true,
+            deferred: Vec::new(),
+        };
+        tracee.wait_for_interrupt()?;
+        Ok(tracee)
+    }
+
+    fn wait_for_interrupt(&mut self) -> Result<(), PtraceError> {
+        loop {
+            match self.wait()? {
+                Stop::Interrupt => return Ok(()),
+                Stop::GroupStop(signal) => {
+                    self.group_stop = Some(signal);
+                    return Ok(());
+                }
+                Stop::Signal(signal) => self.redeliver_then_stop(signal)?,
+                stop => {
+                    let step = "waiting for the interrupt stop";
+                    return Err(PtraceError::UnexpectedStop {
+                        tid: self.tid,
+                        stop,
+                        step,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A signal-delivery stop came first and consumed the pending interrupt:
+    /// ask for another one and let the signal go where it was going.
+    fn redeliver_then_stop(&mut self, signal: i32) -> Result<(), PtraceError> {
+        log::debug!(
+            "tid {}: delivering signal {signal} before the interrupt stop",
+            self.tid
+        );
+        self.interrupt()?;
+        // SAFETY: PTRACE_CONT reads no memory of ours; `signal` is the number the
+        // kernel just reported, passed back as the signal to inject.
+        let rc = unsafe { libc::ptrace(libc::PTRACE_CONT, self.tid.as_raw(), 0, signal) };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(PtraceError::request(self.tid, "PTRACE_CONT"))
+    }
+
+    /// The thread id.
+    pub fn tid(&self) -> Pid {
+        self.tid
+    }
+
+    /// The group-stop signal if the thread was in a group-stop when seized.
+    pub fn group_stop(&self) -> Option<Signal> {
+        self.group_stop
+    }
+
+    /// Sets ptrace options (`PTRACE_SETOPTIONS`); `PTRACE_O_TRACESYSGOOD` is always kept.
+    pub fn set_options(&mut self, options: Options) -> Result<(), PtraceError> {
+        ptrace::setoptions(self.tid, options | Options::PTRACE_O_TRACESYSGOOD)
+            .map_err(PtraceError::request(self.tid, "PTRACE_SETOPTIONS"))
+    }
+
+    /// Asks the thread to stop (`PTRACE_INTERRUPT`); pair with [`Tracee::wait`].
+    pub fn interrupt(&mut self) -> Result<(), PtraceError> {
+        ptrace::interrupt(self.tid).map_err(PtraceError::request(self.tid, "PTRACE_INTERRUPT"))
+    }
+
+    /// Resumes until the next syscall entry or exit (`PTRACE_SYSCALL`).
+    pub fn resume_to_syscall(&mut self) -> Result<(), PtraceError> {
+        ptrace::syscall(self.tid, None).map_err(PtraceError::request(self.tid, "PTRACE_SYSCALL"))
+    }
+
+    /// Resumes freely (`PTRACE_CONT`) without injecting a signal.
+    pub fn resume(&mut self) -> Result<(), PtraceError> {
+        ptrace::cont(self.tid, None).map_err(PtraceError::request(self.tid, "PTRACE_CONT"))
+    }
+
+    /// Waits for the thread's next report. Exit and death are returned as stops.
+    pub fn wait(&mut self) -> Result<Stop, PtraceError> {
+        let stop = wait(self.tid).map_err(PtraceError::request(self.tid, "waitpid"))?;
+        if stop.is_gone() {
+            self.attached = false;
+        }
+        Ok(stop)
+    }
+
+    /// Resumes the thread and waits for a `PTRACE_EVENT_CLONE` stop; returns the
+    /// new thread's id, to be adopted with [`Tracee::from_new_child_thread`].
+    ///
+    /// Needs `PTRACE_O_TRACECLONE` (see [`Tracee::set_options`]).
+    pub fn wait_event_clone(&mut self) -> Result<Pid, PtraceError> {
+        loop {
+            match self.wait()? {
+                Stop::Event(PTRACE_EVENT_CLONE) => break,
+                Stop::Syscall | Stop::Interrupt => self.resume()?,
+                stop if stop.is_gone() => {
+                    return Err(PtraceError::Gone {
+                        tid: self.tid,
+                        stop,
+                    })
+                }
+                stop => {
+                    let step = "waiting for PTRACE_EVENT_CLONE";
+                    return Err(PtraceError::UnexpectedStop {
+                        tid: self.tid,
+                        stop,
+                        step,
+                    });
+                }
+            }
+        }
+        let message = ptrace::getevent(self.tid)
+            .map_err(PtraceError::request(self.tid, "PTRACE_GETEVENTMSG"))?;
+        let raw = i32::try_from(message).map_err(|_| PtraceError::Request {
+            tid: self.tid,
+            request: "PTRACE_GETEVENTMSG",
+            errno: Errno::EOVERFLOW,
+        })?;
+        Ok(Pid::from_raw(raw))
+    }
+
+    /// Holds back a signal the thread was about to take; it is sent again to
+    /// the thread right after it is detached.
+    pub fn defer_signal(&mut self, signal: i32) {
+        log::debug!(
+            "tid {}: holding back signal {signal} until detach",
+            self.tid
+        );
+        self.deferred.push(signal);
+    }
+
+    /// Detaches, leaving the thread to run (or to stay in its group-stop), then
+    /// sends it again any signal held back with [`Tracee::defer_signal`].
+    pub fn detach(mut self) -> Result<(), PtraceError> {
+        self.attached = false;
+        ptrace::detach(self.tid, None).map_err(PtraceError::request(self.tid, "PTRACE_DETACH"))?;
+        for signal in std::mem::take(&mut self.deferred) {
+            // SAFETY: tkill takes plain integers and touches no memory of ours.
+            let rc = unsafe { libc::syscall(libc::SYS_tkill, self.tid.as_raw(), signal) };
+            Errno::result(rc).map_err(PtraceError::request(self.tid, "tkill"))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the thread without a ptrace request (it is known to be gone).
+    pub fn forget(mut self) {
+        self.attached = false;
+    }
+}
+
+impl Drop for Tracee {
+    fn drop(&mut self) {
+        if self.attached {
+            if let Err(errno) = ptrace::detach(self.tid, None) {
+                log::warn!("tid {}: detach on drop failed: {errno}", self.tid);
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The syscall-restart fix-up applied to a thread's saved registers before
+//! they are given back to it.
+//!
+//! A thread stopped inside an interruptible syscall has `orig_rax` = the
+//! syscall number and `rax` = one of the kernel's internal restart codes. The
+//! kernel rewinds such a thread (rax = orig_rax, rip back over the 2-byte
+//! `syscall` instruction) only on its way out of signal handling; compel
+//! resumes the thread from a syscall-exit stop of its own, where that path may
+//! not run, so it applies the rewind itself and sets orig_rax = -1.
+
+use arch::x86_64::nr;
+use arch::x86_64::restart::{ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK};
+use arch::x86_64::trampoline::SYSCALL_LEN;
+
+use crate::ptrace::UserRegs;
+
+/// Registers to resume a thread with directly (PTRACE_SETREGS then detach):
+/// interrupted syscalls are re-entered, `ERESTART_RESTARTBLOCK` ones through
+/// `restart_syscall` (the restart block is intact as no sigreturn ran).
+pub fn for_direct_resume(saved: &UserRegs) -> UserRegs {
+    let mut regs = *saved;
+    if (saved.orig_rax as i64) < 0 {
+        return regs;
+    }
+    match -(saved.rax as i64) {
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+            regs.rax = saved.orig_rax;
+            regs.rip = saved.rip.wrapping_sub(SYSCALL_LEN as u64);
+        }
+        ERESTART_RESTARTBLOCK => {
+            regs.rax = nr::RESTART_SYSCALL as u64;
+            regs.rip = saved.rip.wrapping_sub(SYSCALL_LEN as u64);
+        }
+        _ => {}
+    }
+    regs.orig_rax = u64::MAX;
+    regs
+}
+
+/// Registers for a sigframe that `rt_sigreturn` will load: `rt_sigreturn`
+/// drops the restart block, so `ERESTART_RESTARTBLOCK` calls return EINTR.
+pub fn for_sigreturn(saved: &UserRegs) -> UserRegs {
+    let mut regs = *saved;
+    arch::x86_64::restart_fixup(&mut regs);
+    regs.orig_rax = u64::MAX;
+    regs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_syscall(nr: u64, rax: i64) -> UserRegs {
+        UserRegs {
+            orig_rax: nr,
+            rax: rax as u64,
+            rip: 0x1002,
+            ..UserRegs::default()
+        }
+    }
+
+    #[test]
+    fn interrupted_read_is_reentered() {
+        let regs = for_direct_resume(&in_syscall(0, -ERESTARTSYS));
+        assert_eq!((regs.rax, regs.rip, regs.orig_rax), (0, 0x1000, u64::MAX));
+    }
+
+    #[test]
+    fn interrupted_nanosleep_goes_through_restart_syscall() {
+        let regs = for_direct_resume(&in_syscall(35, -ERESTART_RESTARTBLOCK));
+        assert_eq!((regs.rax, regs.rip), (219, 0x1000));
+        let regs = for_sigreturn(&in_syscall(35, -ERESTART_RESTARTBLOCK));
+        assert_eq!(
+            (regs.rax as i64, regs.rip),
+            (-i64::from(libc::EINTR), 0x1002)
+        );
+    }
+
+    #[test]
+    fn finished_syscalls_and_user_code_are_untouched() {
+        let regs = for_direct_resume(&in_syscall(1, 5));
+        assert_eq!((regs.rax, regs.rip, regs.orig_rax), (5, 0x1002, u64::MAX));
+        let user = in_syscall(u64::MAX, -ERESTARTSYS);
+        assert_eq!(for_direct_resume(&user).rip, 0x1002);
+    }
+}

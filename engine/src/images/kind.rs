@@ -1,0 +1,206 @@
+//! Which image a file is: its magics and its name in the image directory.
+
+use std::fmt;
+
+/// Magic that opens every image except `inventory.img` (CRIU's IMG_COMMON).
+pub const IMG_COMMON_MAGIC: u32 = 0x5456_4319;
+/// Magic that opens CRIU's service images (stats, irmap cache).
+pub const IMG_SERVICE_MAGIC: u32 = 0x5510_5940;
+
+/// The images crust reads and writes, in CRIU 3.17's naming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum ImageKind {
+    /// `inventory.img`: format version and root task ids.
+    Inventory,
+    /// `pstree.img`: the process tree.
+    Pstree,
+    /// `core-TID.img`: one thread's registers and state.
+    Core,
+    /// `ids-PID.img`: a task's kernel object ids.
+    Ids,
+    /// `mm-PID.img`: a task's address space.
+    Mm,
+    /// `pagemap-PID.img`: which pages of the task are stored, and where.
+    Pagemap,
+    /// `pages-N.img`: raw page contents, no header.
+    Pages,
+    /// `fdinfo-N.img`: the fd table with files id N.
+    Fdinfo,
+    /// `files.img`: every open file of the tree, by id.
+    Files,
+    /// `fs-PID.img`: cwd, root and umask.
+    Fs,
+    /// `pipes-data.img`: bytes queued in pipes.
+    PipesData,
+    /// `fifo-data.img`: bytes queued in FIFOs.
+    FifoData,
+    /// `seccomp.img`: seccomp filters of the tree.
+    Seccomp,
+}
+
+impl ImageKind {
+    /// Every kind, for matching file names.
+    pub const ALL: [ImageKind; 13] = [
+        ImageKind::Inventory,
+        ImageKind::Pstree,
+        ImageKind::Core,
+        ImageKind::Ids,
+        ImageKind::Mm,
+        ImageKind::Pagemap,
+        ImageKind::Pages,
+        ImageKind::Fdinfo,
+        ImageKind::Files,
+        ImageKind::Fs,
+        ImageKind::PipesData,
+        ImageKind::FifoData,
+        ImageKind::Seccomp,
+    ];
+
+    /// The magics the file starts with, in order: the image's own magic alone
+    /// for `inventory.img`, IMG_COMMON then the image's magic for the others,
+    /// none for raw pages files.
+    pub fn magics(self) -> &'static [u32] {
+        match self {
+            ImageKind::Inventory => &[0x5831_3116],
+            ImageKind::Pstree => &[IMG_COMMON_MAGIC, 0x5027_3030],
+            ImageKind::Core => &[IMG_COMMON_MAGIC, 0x5505_3847],
+            ImageKind::Ids => &[IMG_COMMON_MAGIC, 0x5443_2030],
+            ImageKind::Mm => &[IMG_COMMON_MAGIC, 0x5749_2820],
+            ImageKind::Pagemap => &[IMG_COMMON_MAGIC, 0x5608_4025],
+            ImageKind::Pages => &[],
+            ImageKind::Fdinfo => &[IMG_COMMON_MAGIC, 0x5621_3732],
+            ImageKind::Files => &[IMG_COMMON_MAGIC, 0x5630_3138],
+            ImageKind::Fs => &[IMG_COMMON_MAGIC, 0x5140_3912],
+            ImageKind::PipesData => &[IMG_COMMON_MAGIC, 0x5645_3709],
+            ImageKind::FifoData => &[IMG_COMMON_MAGIC, 0x5933_3054],
+            ImageKind::Seccomp => &[IMG_COMMON_MAGIC, 0x6441_3049],
+        }
+    }
+
+    /// The file name without `.img`, before any id: `core` for `core-7.img`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            ImageKind::Inventory => "inventory",
+            ImageKind::Pstree => "pstree",
+            ImageKind::Core => "core",
+            ImageKind::Ids => "ids",
+            ImageKind::Mm => "mm",
+            ImageKind::Pagemap => "pagemap",
+            ImageKind::Pages => "pages",
+            ImageKind::Fdinfo => "fdinfo",
+            ImageKind::Files => "files",
+            ImageKind::Fs => "fs",
+            ImageKind::PipesData => "pipes-data",
+            ImageKind::FifoData => "fifo-data",
+            ImageKind::Seccomp => "seccomp",
+        }
+    }
+
+    /// Whether the file name carries an id (`core-TID.img`) or is fixed
+    /// (`pstree.img`).
+    pub fn takes_id(self) -> bool {
+        matches!(
+            self,
+            ImageKind::Core
+                | ImageKind::Ids
+                | ImageKind::Mm
+                | ImageKind::Pagemap
+                | ImageKind::Pages
+                | ImageKind::Fdinfo
+                | ImageKind::Fs
+        )
+    }
+}
+
+/// One image file: its kind and, for per-task or per-object images, the id
+/// in its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImageName {
+    pub kind: ImageKind,
+    pub id: Option<u32>,
+}
+
+impl ImageName {
+    /// An image with a fixed name, such as `pstree.img`.
+    pub fn fixed(kind: ImageKind) -> ImageName {
+        ImageName { kind, id: None }
+    }
+
+    /// An image named by an id, such as `core-TID.img`.
+    pub fn with_id(kind: ImageKind, id: u32) -> ImageName {
+        ImageName { kind, id: Some(id) }
+    }
+
+    /// Whether the id matches the kind: present exactly when the kind takes one.
+    pub fn is_well_formed(&self) -> bool {
+        self.kind.takes_id() == self.id.is_some()
+    }
+
+    /// Recognises a file name of one of the known kinds.
+    pub fn parse(file_name: &str) -> Option<ImageName> {
+        let stem = file_name.strip_suffix(".img")?;
+        ImageKind::ALL.into_iter().find_map(|kind| {
+            if !kind.takes_id() {
+                return (stem == kind.stem()).then_some(ImageName::fixed(kind));
+            }
+            let digits = stem.strip_prefix(kind.stem())?.strip_prefix('-')?;
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            let id = digits.parse().ok().filter(|_| canonical)?;
+            Some(ImageName::with_id(kind, id))
+        })
+    }
+}
+
+impl fmt::Display for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "{}-{}.img", self.kind.stem(), id),
+            None => write!(f, "{}.img", self.kind.stem()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in ImageKind::ALL {
+            let name = if kind.takes_id() {
+                ImageName::with_id(kind, 4242)
+            } else {
+                ImageName::fixed(kind)
+            };
+            assert_eq!(ImageName::parse(&name.to_string()), Some(name));
+        }
+    }
+
+    #[test]
+    fn look_alike_names_are_not_images() {
+        for file in [
+            "pagemap-shmem-3.img",
+            "pages-shmem-3.img",
+            "core-.img",
+            "core-07.img",
+            "core-+7.img",
+            "core-99999999999.img",
+            "pstree-1.img",
+            "inventory",
+            "stats-dump",
+        ] {
+            assert_eq!(ImageName::parse(file), None, "{file}");
+        }
+    }
+
+    #[test]
+    fn only_inventory_and_pages_lack_the_common_magic() {
+        for kind in ImageKind::ALL {
+            let common = kind.magics().first() == Some(&IMG_COMMON_MAGIC);
+            let expected = !matches!(kind, ImageKind::Inventory | ImageKind::Pages);
+            assert_eq!(common, expected, "{kind:?}");
+        }
+    }
+}

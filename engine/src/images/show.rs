@@ -1,0 +1,127 @@
+//! `crust show`: an image directory decoded to JSON.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::core::{CoreEntry, TaskKobjIdsEntry};
+use super::error::ImageError;
+use super::fdinfo::{FdinfoEntry, FileEntry};
+use super::fs::FsEntry;
+use super::inventory::InventoryEntry;
+use super::json::drop_nulls;
+use super::kind::{ImageKind, ImageName};
+use super::mm::MmEntry;
+use super::pagemap::{PagemapEntry, PagemapHead};
+use super::pipe::PipeDataEntry;
+use super::pstree::PstreeEntry;
+use super::reader::ImageReader;
+use super::seccomp::SeccompEntry;
+
+/// Every file of an image directory: known images decoded (pages files only
+/// measured), other files listed as unknown. A file that fails to decode is
+/// shown with its error, so a damaged dump can still be looked at.
+pub fn show_dir(path: &Path) -> Result<Value, ImageError> {
+    let read_err = |source| ImageError::ReadDir {
+        path: path.into(),
+        source,
+    };
+    let mut files = Vec::new();
+    for dirent in fs::read_dir(path).map_err(read_err)? {
+        files.push(dirent.map_err(read_err)?.file_name());
+    }
+    files.sort();
+    let mut images = Vec::with_capacity(files.len());
+    for file in files {
+        let file_name = file.to_string_lossy().into_owned();
+        let file_path = path.join(&file);
+        let shown = match ImageName::parse(&file_name) {
+            Some(name) => show_image(&file_path, name).unwrap_or_else(
+                |err| json!({"file": file_name, "kind": name.kind, "error": err.to_string()}),
+            ),
+            None => json!({"file": file_name, "kind": "unknown", "size": file_size(&file_path)}),
+        };
+        images.push(shown);
+    }
+    Ok(json!({"path": path.display().to_string(), "images": images}))
+}
+
+/// One image file decoded to JSON: its file name, kind and entries.
+pub fn show_image(path: &Path, name: ImageName) -> Result<Value, ImageError> {
+    let file_name = name.to_string();
+    if name.kind == ImageKind::Pages {
+        return Ok(json!({"file": file_name, "kind": name.kind, "size": file_size(path)}));
+    }
+    let mut reader = ImageReader::open(path, name.kind)?;
+    let mut entries = decode_entries(&mut reader, name.kind)?;
+    entries.iter_mut().for_each(drop_nulls);
+    Ok(json!({"file": file_name, "kind": name.kind, "entries": entries}))
+}
+
+fn decode_entries(
+    reader: &mut ImageReader<BufReader<File>>,
+    kind: ImageKind,
+) -> Result<Vec<Value>, ImageError> {
+    match kind {
+        ImageKind::Inventory => to_json::<InventoryEntry, _>(reader),
+        ImageKind::Pstree => to_json::<PstreeEntry, _>(reader),
+        ImageKind::Core => to_json::<CoreEntry, _>(reader),
+        ImageKind::Ids => to_json::<TaskKobjIdsEntry, _>(reader),
+        ImageKind::Mm => to_json::<MmEntry, _>(reader),
+        ImageKind::Pagemap => pagemap_to_json(reader),
+        ImageKind::Fdinfo => to_json::<FdinfoEntry, _>(reader),
+        ImageKind::Files => to_json::<FileEntry, _>(reader),
+        ImageKind::Fs => to_json::<FsEntry, _>(reader),
+        ImageKind::PipesData | ImageKind::FifoData => pipe_data_to_json(reader),
+        ImageKind::Seccomp => to_json::<SeccompEntry, _>(reader),
+        ImageKind::Pages => Ok(Vec::new()),
+    }
+}
+
+fn to_json<M, R>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError>
+where
+    M: prost::Message + Default + Serialize,
+    R: Read,
+{
+    let mut values = Vec::new();
+    while let Some(entry) = reader.next_entry::<M>()? {
+        values.push(value_of(reader.path(), &entry)?);
+    }
+    Ok(values)
+}
+
+/// The head entry, then runs.
+fn pagemap_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError> {
+    let mut values = Vec::new();
+    if let Some(head) = reader.next_entry::<PagemapHead>()? {
+        values.push(value_of(reader.path(), &head)?);
+    }
+    values.extend(to_json::<PagemapEntry, R>(reader)?);
+    Ok(values)
+}
+
+/// Each entry with the length of the data that follows it, not the data.
+fn pipe_data_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError> {
+    let mut values = Vec::new();
+    while let Some(entry) = reader.next_entry::<PipeDataEntry>()? {
+        reader.skip_payload(u64::from(entry.bytes))?;
+        let mut value = value_of(reader.path(), &entry)?;
+        value["extra"] = json!(format!("<{} bytes>", entry.bytes));
+        values.push(value);
+    }
+    Ok(values)
+}
+
+fn value_of<T: Serialize>(path: &Path, entry: &T) -> Result<Value, ImageError> {
+    serde_json::to_value(entry).map_err(|source| ImageError::Json {
+        path: path.into(),
+        source,
+    })
+}
+
+fn file_size(path: &Path) -> Option<u64> {
+    fs::metadata(path).ok().map(|m| m.len())
+}

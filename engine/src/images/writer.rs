@@ -1,0 +1,97 @@
+//! Writing one image file: magics, then length-prefixed protobuf entries,
+//! with optional raw payloads after an entry.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use super::error::ImageError;
+use super::kind::ImageKind;
+use super::splice::splice_exact;
+
+/// An image file being written. Call [`ImageWriter::finish`]: dropping a
+/// writer loses the buffered tail silently.
+pub struct ImageWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    offset: u64,
+}
+
+impl ImageWriter {
+    /// Takes a freshly created file and writes the kind's magics.
+    pub(crate) fn start(path: PathBuf, file: File, kind: ImageKind) -> Result<Self, ImageError> {
+        let mut writer = ImageWriter {
+            path,
+            out: BufWriter::new(file),
+            offset: 0,
+        };
+        for magic in kind.magics() {
+            writer.put(&magic.to_le_bytes())?;
+        }
+        Ok(writer)
+    }
+
+    /// Path of the file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes written so far, magics included.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Appends one entry: its encoded length as a little-endian u32, then
+    /// the protobuf bytes.
+    pub fn write_entry<M: prost::Message>(&mut self, entry: &M) -> Result<(), ImageError> {
+        let bytes = entry.encode_to_vec();
+        let len = u32::try_from(bytes.len()).map_err(|_| ImageError::TooLarge {
+            path: self.path.clone(),
+            offset: self.offset,
+            what: "entry",
+            len: bytes.len() as u64,
+            limit: u64::from(u32::MAX),
+        })?;
+        self.put(&len.to_le_bytes())?;
+        self.put(&bytes)
+    }
+
+    /// Appends raw bytes after an entry (the data of a `pipe_data_entry`).
+    pub fn write_payload(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+        self.put(bytes)
+    }
+
+    /// Appends exactly `len` bytes read from `pipe` with splice(2).
+    pub fn splice_payload(&mut self, pipe: BorrowedFd<'_>, len: usize) -> Result<(), ImageError> {
+        self.flush()?;
+        splice_exact(pipe, self.out.get_ref(), &self.path, self.offset, len)?;
+        self.offset = self.offset.saturating_add(len as u64);
+        Ok(())
+    }
+
+    /// Flushes what is buffered and closes the file.
+    pub fn finish(mut self) -> Result<(), ImageError> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), ImageError> {
+        self.out.flush().map_err(|source| ImageError::Write {
+            path: self.path.clone(),
+            offset: self.offset,
+            source,
+        })
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+        self.out
+            .write_all(bytes)
+            .map_err(|source| ImageError::Write {
+                path: self.path.clone(),
+                offset: self.offset,
+                source,
+            })?;
+        self.offset = self.offset.saturating_add(bytes.len() as u64);
+        Ok(())
+    }
+}
