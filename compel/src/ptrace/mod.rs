@@ -6,6 +6,7 @@
 //! job control. A [`Tracee`] that is dropped without [`Tracee::detach`] is
 //! detached on a best-effort basis.
 
+mod rseq;
 mod state;
 mod status;
 mod stop;
@@ -15,6 +16,7 @@ use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+pub use rseq::{rseq_configuration, RseqConfiguration};
 pub use state::UserRegs;
 pub use status::ThreadStatus;
 pub use stop::{wait, Stop};

@@ -12,7 +12,9 @@ mod process;
 mod thread;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
-pub use memory::{MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot};
+pub use memory::{
+    MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot, PAGE_SIZE, TASK_SIZE,
+};
 pub use process::{Credentials, ItimerValue, PosixTimer, ProcessSnapshot, Rlimit, SigAction};
 pub use thread::{PendingSignal, RseqRegistration, SigAltStack, ThreadSnapshot};
 

@@ -49,7 +49,7 @@ pub struct ThreadSnapshot {
     /// Thread id (the leader's equals the pid).
     pub tid: i32,
     /// General registers as PTRACE_GETREGS gives them, fs/gs base included.
-    pub regs: libc::user_regs_struct,
+    pub regs: compel::ptrace::UserRegs,
     /// The XSAVE area as PTRACE_GETREGSET(NT_X86_XSTATE) gives it.
     pub xstate: Vec<u8>,
     /// Blocked signals.
@@ -58,6 +58,8 @@ pub struct ThreadSnapshot {
     pub altstack: SigAltStack,
     /// Address the kernel clears and wakes when the thread exits.
     pub clear_tid_addr: u64,
+    /// The robust futex list head and its length (set_robust_list(2)).
+    pub robust_list: (u64, u64),
     /// The rseq registration, if the thread has one.
     pub rseq: Option<RseqRegistration>,
     /// Signal sent to this thread when its parent dies (0: none).

@@ -1,0 +1,281 @@
+//! Files: opened by crust before the fork, so the restored task inherits
+//! them, then moved to their fd numbers inside the task.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::unistd::{lseek, pipe2, write, Whence};
+
+use crate::snapshot::{FileSnapshot, ProcessSnapshot, RegularFile, VmaBacking};
+
+use super::remote::RemoteThread;
+use super::RestoreError;
+
+/// Flags that make sense only when a file is created, never when reopened.
+const CREATION_FLAGS: i32 = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY;
+
+/// Everything the restored task will inherit from crust: one fd per file
+/// description, plus the pages image and the directories.
+#[derive(Debug)]
+pub struct HostFiles {
+    by_id: HashMap<u32, OwnedFd>,
+    /// The pages image.
+    pub pages: OwnedFd,
+    /// The working directory (O_PATH).
+    pub cwd: OwnedFd,
+    /// The root directory (O_PATH).
+    pub root: OwnedFd,
+    keep: Vec<OwnedFd>,
+}
+
+impl HostFiles {
+    /// Opens every file of `process` at fd numbers above any it uses.
+    pub fn open(process: &ProcessSnapshot, pages: &Path) -> Result<HostFiles, RestoreError> {
+        let pid = process.pid;
+        let floor = process.fds.iter().map(|f| f.fd).max().unwrap_or(0).max(63) + 1;
+        raise_fd_limit(floor, process.files.len())?;
+        let high = |fd: OwnedFd| move_above(fd, floor);
+        let mapped: Vec<u32> = process
+            .memory
+            .vmas
+            .iter()
+            .filter_map(|v| match v.backing {
+                VmaBacking::File { file_id } => Some(file_id),
+                _ => None,
+            })
+            .collect();
+
+        let mut by_id = HashMap::new();
+        let mut keep = Vec::new();
+        let mut pipes: HashMap<u32, (OwnedFd, OwnedFd)> = HashMap::new();
+        for file in &process.files {
+            let fd = match file {
+                FileSnapshot::Regular { file, id } => open_regular(pid, file, mapped.contains(id))?,
+                FileSnapshot::Pipe { pipe, .. } => {
+                    if !pipes.contains_key(&pipe.pipe_id) {
+                        let data = process.pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
+                        let ends =
+                            make_pipe(pid, data.map(|(_, d)| d.as_slice()).unwrap_or_default())?;
+                        pipes.insert(pipe.pipe_id, ends);
+                    }
+                    let (read, write) = &pipes[&pipe.pipe_id];
+                    let end = if pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 {
+                        read
+                    } else {
+                        write
+                    };
+                    let fd = end.try_clone().map_err(|e| RestoreError::OpenFile {
+                        pid,
+                        path: "pipe".into(),
+                        source: e,
+                    })?;
+                    set_status_flags(&fd, pipe.flags).map_err(|errno| RestoreError::FileFlags {
+                        pid,
+                        id: file.id(),
+                        errno,
+                    })?;
+                    fd
+                }
+            };
+            by_id.insert(file.id(), high(fd)?);
+        }
+        keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
+
+        let open_path = |path: &str, flags: i32| -> Result<OwnedFd, RestoreError> {
+            let file = OpenOptions::new()
+                .read(flags & libc::O_PATH == 0)
+                .custom_flags(flags)
+                .open(path)
+                .map_err(|source| RestoreError::OpenFile {
+                    pid,
+                    path: path.into(),
+                    source,
+                })?;
+            high(file.into())
+        };
+        let pages = open_path(&pages.to_string_lossy(), 0)?;
+        let cwd = open_path(&process.cwd, libc::O_PATH | libc::O_DIRECTORY)?;
+        let root = open_path(&process.root, libc::O_PATH | libc::O_DIRECTORY)?;
+        Ok(HostFiles {
+            by_id,
+            pages,
+            cwd,
+            root,
+            keep,
+        })
+    }
+
+    /// The pages image's fd (valid in the restored task too).
+    pub fn pages_fd(&self) -> RawFd {
+        self.pages.as_raw_fd()
+    }
+
+    /// The fd (valid in the restored task too) of file `id`.
+    pub fn fd_of(&self, id: u32) -> Option<RawFd> {
+        self.by_id.get(&id).map(AsRawFd::as_raw_fd)
+    }
+
+    /// Closes crust's copies once the task has its own.
+    pub fn close(self) {
+        drop(self.keep);
+    }
+}
+
+fn open_regular(pid: i32, file: &RegularFile, mapped: bool) -> Result<OwnedFd, RestoreError> {
+    let flags = file.flags as i32 & !CREATION_FLAGS & !libc::O_CLOEXEC;
+    let access = flags & libc::O_ACCMODE;
+    let opened = OpenOptions::new()
+        .read(access == libc::O_RDONLY || access == libc::O_RDWR)
+        .write(access == libc::O_WRONLY || access == libc::O_RDWR)
+        .custom_flags(flags & !libc::O_ACCMODE)
+        .open(&file.path)
+        .map_err(|source| RestoreError::OpenFile {
+            pid,
+            path: file.path.clone(),
+            source,
+        })?;
+    let meta = opened.metadata().map_err(|source| RestoreError::OpenFile {
+        pid,
+        path: file.path.clone(),
+        source,
+    })?;
+    let is_regular = meta.file_type().is_file();
+    if mapped && is_regular && (meta.size() != file.size || meta.mode() != file.mode) {
+        return Err(RestoreError::FileChanged {
+            pid,
+            path: file.path.clone(),
+            dumped: (file.size, file.mode),
+            now: (meta.size(), meta.mode()),
+        });
+    }
+    let fd = OwnedFd::from(opened);
+    if is_regular {
+        let pos = i64::try_from(file.pos).map_err(|_| RestoreError::BadOffset {
+            pid,
+            path: file.path.clone(),
+            pos: file.pos,
+        })?;
+        lseek(fd.as_raw_fd(), pos, Whence::SeekSet).map_err(|errno| RestoreError::Seek {
+            pid,
+            path: file.path.clone(),
+            errno,
+        })?;
+    }
+    Ok(fd)
+}
+
+/// A new pipe holding `data`, as (read end, write end).
+fn make_pipe(pid: i32, data: &[u8]) -> Result<(OwnedFd, OwnedFd), RestoreError> {
+    let (read, write_end) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|errno| RestoreError::Pipe { pid, errno })?;
+    if data.len() > 65536 {
+        let size = data.len().next_power_of_two() as i32;
+        fcntl(write_end.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(size))
+            .map_err(|errno| RestoreError::Pipe { pid, errno })?;
+    }
+    let mut done = 0;
+    while done < data.len() {
+        done +=
+            write(&write_end, &data[done..]).map_err(|errno| RestoreError::Pipe { pid, errno })?;
+    }
+    Ok((read, write_end))
+}
+
+fn set_status_flags(fd: &OwnedFd, flags: u32) -> nix::Result<()> {
+    let wanted = OFlag::from_bits_truncate(flags as i32)
+        & (OFlag::O_NONBLOCK | OFlag::O_APPEND | OFlag::O_ASYNC);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(wanted)).map(drop)
+}
+
+/// Moves `fd` to the lowest free number at or above `floor`.
+fn move_above(fd: OwnedFd, floor: RawFd) -> Result<OwnedFd, RestoreError> {
+    let moved = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(floor))
+        .map_err(|errno| RestoreError::FdLimit { floor, errno })?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+/// Makes room for `count` fds above `floor` within the soft RLIMIT_NOFILE.
+fn raise_fd_limit(floor: RawFd, count: usize) -> Result<(), RestoreError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = floor as u64 + count as u64 + 16;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|errno| RestoreError::FdLimit { floor, errno })?;
+    if soft >= need {
+        return Ok(());
+    }
+    if hard < need {
+        return Err(RestoreError::FdLimit {
+            floor,
+            errno: nix::errno::Errno::EMFILE,
+        });
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
+        .map_err(|errno| RestoreError::FdLimit { floor, errno })
+}
+
+/// Inside the task: puts every file at its fd number, enters the working
+/// and root directories, and closes every other fd.
+pub fn install_fds(
+    thread: &mut RemoteThread,
+    scratch: &super::remote::Scratch,
+    process: &ProcessSnapshot,
+    files: &HostFiles,
+) -> Result<(), RestoreError> {
+    let pid = process.pid;
+    if process.root != "/" {
+        thread.call(
+            "enter the root directory",
+            libc::SYS_fchdir,
+            [files.root.as_raw_fd() as u64, 0, 0, 0, 0, 0],
+        )?;
+        let dot = scratch.put(0, b".\0")?;
+        thread.call("chroot", libc::SYS_chroot, [dot, 0, 0, 0, 0, 0])?;
+    }
+    thread.call(
+        "enter the working directory",
+        libc::SYS_fchdir,
+        [files.cwd.as_raw_fd() as u64, 0, 0, 0, 0, 0],
+    )?;
+
+    let mut targets: Vec<_> = process.fds.clone();
+    targets.sort_by_key(|f| f.fd);
+    for slot in &targets {
+        let source = files.fd_of(slot.file_id).ok_or(RestoreError::MissingFile {
+            pid,
+            fd: slot.fd,
+            id: slot.file_id,
+        })?;
+        let flags = if slot.cloexec {
+            libc::O_CLOEXEC as u64
+        } else {
+            0
+        };
+        thread.call(
+            "put a file at its fd",
+            libc::SYS_dup3,
+            [source as u64, slot.fd as u64, flags, 0, 0, 0],
+        )?;
+    }
+    let mut next = 0u64;
+    for slot in &targets {
+        if (slot.fd as u64) > next {
+            thread.call(
+                "close inherited fds",
+                libc::SYS_close_range,
+                [next, slot.fd as u64 - 1, 0, 0, 0, 0],
+            )?;
+        }
+        next = slot.fd as u64 + 1;
+    }
+    thread.call(
+        "close inherited fds",
+        libc::SYS_close_range,
+        [next, u32::MAX.into(), 0, 0, 0, 0],
+    )?;
+    Ok(())
+}

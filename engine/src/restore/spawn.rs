@@ -1,0 +1,94 @@
+//! Creating the task a process is restored into, with its original pid.
+
+use std::mem::size_of;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::RestoreError;
+
+/// `struct clone_args` of clone3(2), the fields crust uses.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A child created for a restore. Until [`Spawned::release`] it is killed
+/// and reaped when dropped, so a failed restore leaves nothing behind.
+#[derive(Debug)]
+pub struct Spawned {
+    pid: Pid,
+    armed: bool,
+}
+
+impl Spawned {
+    /// Forks crust into a child whose pid is `pid` (clone3 with set_tid). The
+    /// child only waits in pause(2) until it is seized and rebuilt.
+    pub fn fork_with_pid(pid: i32) -> Result<Spawned, RestoreError> {
+        let set_tid = [pid];
+        let args = CloneArgs {
+            exit_signal: libc::SIGCHLD as u64,
+            set_tid: set_tid.as_ptr() as u64,
+            set_tid_size: 1,
+            ..Default::default()
+        };
+        // SAFETY: clone3 reads `args` and `set_tid`, both alive across the call.
+        // Without CLONE_VM the child gets a copy of this address space; it runs
+        // nothing but the raw pause loop below (no allocation, no locks), which
+        // is safe in a forked copy of a multi-threaded process.
+        let rc = unsafe { libc::syscall(libc::SYS_clone3, &args, size_of::<CloneArgs>()) };
+        match Errno::result(rc) {
+            Ok(0) => park(),
+            Ok(child) => {
+                log::debug!("forked pid {child} for the restore");
+                Ok(Spawned {
+                    pid: Pid::from_raw(child as i32),
+                    armed: true,
+                })
+            }
+            Err(errno) => Err(RestoreError::Clone { pid, errno }),
+        }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The restore is done: the child lives on without this guard.
+    pub fn release(mut self) -> Pid {
+        self.armed = false;
+        self.pid
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.armed {
+            log::debug!("killing half-restored pid {}", self.pid);
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
+    }
+}
+
+/// The child's whole life before it is seized.
+fn park() -> ! {
+    loop {
+        // SAFETY: pause takes no arguments and touches no memory.
+        unsafe { libc::syscall(libc::SYS_pause) };
+    }
+}

@@ -1,0 +1,238 @@
+//! Threads: created inside the task with their original tids, then given
+//! their own state (robust futexes, rseq, altstack, name, credentials).
+
+use compel::ptrace::Tracee;
+use nix::sys::ptrace::Options;
+use nix::unistd::Pid;
+
+use crate::snapshot::{Credentials, ThreadSnapshot};
+
+use super::remote::{bytes_of, RemoteThread, Scratch};
+use super::RestoreError;
+
+const THREAD_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM) as u64;
+const PR_SET_NAME: u64 = 15;
+const PR_SET_PDEATHSIG: u64 = 1;
+const PR_SET_SECUREBITS: u64 = 28;
+const PR_CAPBSET_DROP: u64 = 24;
+const PR_CAP_AMBIENT: u64 = 47;
+const PR_CAP_AMBIENT_RAISE: u64 = 2;
+const PR_CAP_AMBIENT_CLEAR_ALL: u64 = 4;
+const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const LAST_CAP: u64 = 63;
+
+/// Creates thread `tid` inside the task through its leader (clone3 with
+/// set_tid) and seizes it; it waits in its first stop for its registers.
+pub fn create_thread(
+    leader: &mut RemoteThread,
+    scratch: &Scratch,
+    tid: i32,
+) -> Result<RemoteThread, RestoreError> {
+    leader
+        .tracee
+        .set_options(Options::PTRACE_O_TRACECLONE)
+        .map_err(|source| RestoreError::Ptrace {
+            tid,
+            source: Box::new(source),
+        })?;
+    let set_tid = scratch.put(512, &tid.to_ne_bytes())?;
+    // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
+    // stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+    let args: [u64; 11] = [THREAD_FLAGS, 0, 0, 0, 0, 0, 0, 0, set_tid, 1, 0];
+    let addr = scratch.put(0, bytes_of(&args))?;
+    let nr = libc::SYS_clone3;
+    let trampoline = leader.trampoline;
+    let created = leader.tracee.syscall(
+        trampoline,
+        nr,
+        [addr, std::mem::size_of_val(&args) as u64, 0, 0, 0, 0],
+    );
+    let created = created.map_err(|source| RestoreError::Remote {
+        tid,
+        step: "create a thread",
+        source: Box::new(source),
+    })?;
+    if created != i64::from(tid) {
+        return Err(RestoreError::ThreadId {
+            wanted: tid,
+            got: created,
+        });
+    }
+    let tracee = Tracee::from_new_child_thread(Pid::from_raw(tid)).map_err(|source| {
+        RestoreError::Ptrace {
+            tid,
+            source: Box::new(source),
+        }
+    })?;
+    Ok(RemoteThread { tracee, trampoline })
+}
+
+/// The per-thread kernel state a thread registers itself.
+pub fn set_thread_state(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    saved: &ThreadSnapshot,
+) -> Result<(), RestoreError> {
+    let (head, len) = saved.robust_list;
+    thread.call(
+        "set the robust futex list",
+        libc::SYS_set_robust_list,
+        [head, len, 0, 0, 0, 0],
+    )?;
+    thread.call(
+        "set the clear-tid address",
+        libc::SYS_set_tid_address,
+        [saved.clear_tid_addr, 0, 0, 0, 0, 0],
+    )?;
+    if let Some(rseq) = saved.rseq {
+        let args = [rseq.addr, rseq.len.into(), 0, rseq.signature.into(), 0, 0];
+        thread.call("register rseq", libc::SYS_rseq, args)?;
+    }
+    let stack = saved.altstack;
+    let raw: [u64; 3] = [stack.sp, stack.flags as u32 as u64, stack.size];
+    let addr = scratch.put(0, bytes_of(&raw))?;
+    thread.call(
+        "set the alternate signal stack",
+        libc::SYS_sigaltstack,
+        [addr, 0, 0, 0, 0, 0],
+    )?;
+    let mut name = [0u8; 16];
+    let comm = saved.comm.as_bytes();
+    let n = comm.len().min(15);
+    name[..n].copy_from_slice(&comm[..n]);
+    let addr = scratch.put(0, &name)?;
+    thread.call(
+        "set the thread name",
+        libc::SYS_prctl,
+        [PR_SET_NAME, addr, 0, 0, 0, 0],
+    )?;
+    thread.call(
+        "set the parent death signal",
+        libc::SYS_prctl,
+        [PR_SET_PDEATHSIG, saved.pdeath_signal as u64, 0, 0, 0, 0],
+    )?;
+    Ok(())
+}
+
+/// Queues the thread's pending signals again (its signals are all blocked now).
+pub fn queue_signals(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    pid: i32,
+    saved: &ThreadSnapshot,
+) -> Result<(), RestoreError> {
+    for signal in &saved.pending {
+        let addr = scratch.put(0, &signal.siginfo)?;
+        let args = [
+            pid as u64,
+            saved.tid as u64,
+            signal.signo() as u64,
+            addr,
+            0,
+            0,
+        ];
+        thread.call("queue a pending signal", libc::SYS_rt_tgsigqueueinfo, args)?;
+    }
+    Ok(())
+}
+
+/// Gives the thread its credentials: groups, gids, uids, then capabilities,
+/// keeping the capabilities needed on the way with SECBIT_KEEP_CAPS.
+pub fn set_credentials(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    creds: &Credentials,
+) -> Result<(), RestoreError> {
+    for cap in (0..=LAST_CAP).filter(|cap| creds.cap_bounding & (1 << cap) == 0) {
+        // Capabilities this kernel does not know report EINVAL: nothing to drop.
+        let _ = thread.tracee.syscall(
+            thread.trampoline,
+            libc::SYS_prctl,
+            [PR_CAPBSET_DROP, cap, 0, 0, 0, 0],
+        );
+    }
+    let keep = u64::from(creds.securebits | SECBIT_KEEP_CAPS);
+    thread.call(
+        "keep capabilities across the uid change",
+        libc::SYS_prctl,
+        [PR_SET_SECUREBITS, keep, 0, 0, 0, 0],
+    )?;
+    let groups = scratch.put(
+        0,
+        &creds
+            .groups
+            .iter()
+            .flat_map(|g| g.to_ne_bytes())
+            .collect::<Vec<u8>>(),
+    )?;
+    thread.call(
+        "set the supplementary groups",
+        libc::SYS_setgroups,
+        [creds.groups.len() as u64, groups, 0, 0, 0, 0],
+    )?;
+    let [rg, eg, sg, fsg] = creds.gids.map(u64::from);
+    thread.call("set the gids", libc::SYS_setresgid, [rg, eg, sg, 0, 0, 0])?;
+    thread
+        .tracee
+        .syscall(thread.trampoline, libc::SYS_setfsgid, [fsg, 0, 0, 0, 0, 0])
+        .map_err(|source| RestoreError::Remote {
+            tid: thread.tid().as_raw(),
+            step: "set the fs gid",
+            source: Box::new(source),
+        })?;
+    let [ru, eu, su, fsu] = creds.uids.map(u64::from);
+    thread.call("set the uids", libc::SYS_setresuid, [ru, eu, su, 0, 0, 0])?;
+    thread
+        .tracee
+        .syscall(thread.trampoline, libc::SYS_setfsuid, [fsu, 0, 0, 0, 0, 0])
+        .map_err(|source| RestoreError::Remote {
+            tid: thread.tid().as_raw(),
+            step: "set the fs uid",
+            source: Box::new(source),
+        })?;
+
+    let low = |set: u64| set as u32;
+    let high = |set: u64| (set >> 32) as u32;
+    let header: [u32; 2] = [CAPABILITY_VERSION_3, 0];
+    let data: [u32; 6] = [
+        low(creds.cap_effective),
+        low(creds.cap_permitted),
+        low(creds.cap_inheritable),
+        high(creds.cap_effective),
+        high(creds.cap_permitted),
+        high(creds.cap_inheritable),
+    ];
+    let header_addr = scratch.put(0, bytes_of(&header))?;
+    let data_addr = scratch.put(64, bytes_of(&data))?;
+    thread.call(
+        "set the capabilities",
+        libc::SYS_capset,
+        [header_addr, data_addr, 0, 0, 0, 0],
+    )?;
+    thread.call(
+        "clear ambient capabilities",
+        libc::SYS_prctl,
+        [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0],
+    )?;
+    for cap in (0..=LAST_CAP).filter(|cap| creds.cap_ambient & (1 << cap) != 0) {
+        thread.call(
+            "raise an ambient capability",
+            libc::SYS_prctl,
+            [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0],
+        )?;
+    }
+    if creds.securebits != creds.securebits | SECBIT_KEEP_CAPS {
+        thread.call(
+            "set the securebits",
+            libc::SYS_prctl,
+            [PR_SET_SECUREBITS, creds.securebits.into(), 0, 0, 0, 0],
+        )?;
+    }
+    Ok(())
+}
