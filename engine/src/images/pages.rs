@@ -3,7 +3,7 @@
 //! pagemap order, with no header.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -64,8 +64,9 @@ impl PagesWriter {
     /// whole number of pages.
     pub fn write_pages(&mut self, vaddr: u64, bytes: &[u8]) -> Result<(), ImageError> {
         let nr_pages = self.check_run(vaddr, bytes.len())?;
-        self.pages
-            .write_all_at(bytes, self.pages_len)
+        // At the file position, where splice_pages() writes too.
+        (&self.pages)
+            .write_all(bytes)
             .map_err(|source| ImageError::Write {
                 path: self.pages_path.clone(),
                 offset: self.pages_len,
