@@ -1,163 +1,14 @@
-//! A task's memory contents: `pagemap-PID.img` lists runs of pages and
-//! `pages-N.img` holds the bytes of the present runs, back to back, in
-//! pagemap order, with no header.
+//! Reading a task's pagemap and finding each run's bytes in its pages file.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::BorrowedFd;
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::error::ImageError;
-use super::pagemap::{pagemap_flags, PagemapEntry, PagemapHead};
-use super::reader::ImageReader;
-use super::splice::splice_exact;
-use super::writer::ImageWriter;
-
-/// Size of a page in images: CRIU's x86 images use 4 KiB pages throughout.
-pub const PAGE_SIZE: u64 = 4096;
-
-/// Writes page contents to a pages file and the runs they form to the pagemap.
-/// Runs must come in increasing address order; adjacent runs are merged.
-pub struct PagesWriter {
-    pagemap: ImageWriter,
-    pages_path: PathBuf,
-    pages: File,
-    pages_id: u32,
-    pages_len: u64,
-    pending: Option<PagemapEntry>,
-    next_vaddr: u64,
-    nr_entries: u64,
-}
-
-/// What a finished [`PagesWriter`] wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PagesSummary {
-    pub pages_id: u32,
-    /// Pagemap entries written after the head.
-    pub nr_entries: u64,
-    /// Bytes in the pages file.
-    pub pages_len: u64,
-}
-
-impl PagesWriter {
-    pub(crate) fn start(
-        mut pagemap: ImageWriter,
-        pages_path: PathBuf,
-        pages: File,
-        pages_id: u32,
-    ) -> Result<Self, ImageError> {
-        pagemap.write_entry(&PagemapHead { pages_id })?;
-        Ok(PagesWriter {
-            pagemap,
-            pages_path,
-            pages,
-            pages_id,
-            pages_len: 0,
-            pending: None,
-            next_vaddr: 0,
-            nr_entries: 0,
-        })
-    }
-
-    /// Appends the pages starting at `vaddr` from a buffer whose length is a
-    /// whole number of pages.
-    pub fn write_pages(&mut self, vaddr: u64, bytes: &[u8]) -> Result<(), ImageError> {
-        let nr_pages = self.check_run(vaddr, bytes.len())?;
-        // At the file position, where splice_pages() writes too.
-        (&self.pages)
-            .write_all(bytes)
-            .map_err(|source| ImageError::Write {
-                path: self.pages_path.clone(),
-                offset: self.pages_len,
-                source,
-            })?;
-        self.record(vaddr, nr_pages, bytes.len())
-    }
-
-    /// Appends `nr_pages` pages starting at `vaddr`, moved from `pipe` with
-    /// splice(2) (the pipe holds them, e.g. put there by vmsplice in the task).
-    pub fn splice_pages(
-        &mut self,
-        vaddr: u64,
-        nr_pages: u32,
-        pipe: BorrowedFd<'_>,
-    ) -> Result<(), ImageError> {
-        let len = u64::from(nr_pages) * PAGE_SIZE;
-        let len = usize::try_from(len).map_err(|_| self.bad(vaddr, "run too long"))?;
-        self.check_run(vaddr, len)?;
-        splice_exact(pipe, &self.pages, &self.pages_path, self.pages_len, len)?;
-        self.record(vaddr, nr_pages, len)
-    }
-
-    /// Writes the last run and closes both files.
-    pub fn finish(mut self) -> Result<PagesSummary, ImageError> {
-        if let Some(entry) = self.pending.take() {
-            self.pagemap.write_entry(&entry)?;
-            self.nr_entries += 1;
-        }
-        let (pages_id, nr_entries, pages_len) = (self.pages_id, self.nr_entries, self.pages_len);
-        self.pagemap.finish()?;
-        Ok(PagesSummary {
-            pages_id,
-            nr_entries,
-            pages_len,
-        })
-    }
-
-    /// Checks a run's address and length and returns its page count.
-    fn check_run(&self, vaddr: u64, len: usize) -> Result<u32, ImageError> {
-        let len = len as u64;
-        if !vaddr.is_multiple_of(PAGE_SIZE) {
-            return Err(self.bad(vaddr, "address is not page aligned"));
-        }
-        if len == 0 || !len.is_multiple_of(PAGE_SIZE) {
-            return Err(self.bad(vaddr, "length is not a positive whole number of pages"));
-        }
-        if vaddr < self.next_vaddr {
-            return Err(self.bad(vaddr, "run starts below the end of the previous run"));
-        }
-        if vaddr.checked_add(len).is_none() {
-            return Err(self.bad(vaddr, "run wraps around the address space"));
-        }
-        u32::try_from(len / PAGE_SIZE).map_err(|_| self.bad(vaddr, "run too long"))
-    }
-
-    fn record(&mut self, vaddr: u64, nr_pages: u32, len: usize) -> Result<(), ImageError> {
-        self.pages_len += len as u64;
-        self.next_vaddr = vaddr + len as u64;
-        if let Some(last) = self.pending.as_mut() {
-            let last_end = last.vaddr + u64::from(last.nr_pages) * PAGE_SIZE;
-            if let Some(total) = last
-                .nr_pages
-                .checked_add(nr_pages)
-                .filter(|_| last_end == vaddr)
-            {
-                last.nr_pages = total;
-                return Ok(());
-            }
-        }
-        let entry = PagemapEntry {
-            vaddr,
-            nr_pages,
-            in_parent: None,
-            flags: Some(pagemap_flags::PE_PRESENT),
-        };
-        if let Some(done) = self.pending.replace(entry) {
-            self.pagemap.write_entry(&done)?;
-            self.nr_entries += 1;
-        }
-        Ok(())
-    }
-
-    fn bad(&self, vaddr: u64, problem: &'static str) -> ImageError {
-        ImageError::BadPages {
-            path: self.pages_path.clone(),
-            vaddr,
-            problem,
-        }
-    }
-}
+use super::PAGE_SIZE;
+use crate::images::error::ImageError;
+use crate::images::pagemap::{pagemap_flags, PagemapEntry, PagemapHead};
+use crate::images::reader::ImageReader;
 
 /// One run of a pagemap, with where its bytes are in the pages file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,4 +173,97 @@ fn read_runs<R: Read>(pagemap: &mut ImageReader<R>) -> Result<Vec<PageRun>, Imag
         });
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::images::pagemap::{pagemap_flags, PagemapEntry, PagemapHead};
+    use crate::images::scratch::ScratchDir;
+    use crate::images::{ImageDir, ImageError, ImageKind, ImageName, PAGE_SIZE};
+
+    fn run(vaddr: u64, nr_pages: u32, flags: Option<u32>) -> PagemapEntry {
+        PagemapEntry {
+            vaddr,
+            nr_pages,
+            in_parent: None,
+            flags,
+        }
+    }
+
+    /// Writes pagemap-1.img (pages id 3) and a pages file of `pages_len` bytes.
+    fn staged(scratch: &ScratchDir, runs: &[PagemapEntry], pages_len: usize) -> ImageDir {
+        let dir = ImageDir::create(scratch.path()).unwrap();
+        let mut pagemap = dir
+            .writer(ImageName::with_id(ImageKind::Pagemap, 1))
+            .unwrap();
+        pagemap.write_entry(&PagemapHead { pages_id: 3 }).unwrap();
+        runs.iter().for_each(|r| pagemap.write_entry(r).unwrap());
+        pagemap.finish().unwrap();
+        let pages = dir.file_path(ImageName::with_id(ImageKind::Pages, 3));
+        std::fs::write(pages, vec![0xa5; pages_len]).unwrap();
+        dir
+    }
+
+    #[test]
+    fn stored_runs_get_consecutive_offsets() {
+        let scratch = ScratchDir::new("pagemap-offsets");
+        let runs = [
+            run(0x1000, 2, Some(pagemap_flags::PE_PRESENT)),
+            run(0x5000, 1, Some(pagemap_flags::PE_LAZY)),
+            run(0x9000, 3, None), // old image: present
+            run(0xf000, 1, Some(pagemap_flags::PE_PARENT)),
+        ];
+        let dir = staged(&scratch, &runs, 5 * PAGE_SIZE as usize);
+        let pages = dir.pages_reader(1).unwrap();
+        let offsets: Vec<_> = pages.runs().iter().map(|r| r.file_offset).collect();
+        assert_eq!(offsets, [Some(0), None, Some(2 * PAGE_SIZE), None]);
+        let mut buf = vec![0; 3 * PAGE_SIZE as usize];
+        pages.read_run(&pages.runs()[2], &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0xa5));
+        assert!(pages.read_run(&pages.runs()[1], &mut buf).is_err());
+    }
+
+    #[test]
+    fn a_pages_file_of_the_wrong_length_is_named() {
+        let scratch = ScratchDir::new("pagemap-length");
+        let dir = staged(&scratch, &[run(0x1000, 2, None)], PAGE_SIZE as usize);
+        let err = dir.pages_reader(1).unwrap_err();
+        assert!(
+            matches!(&err, ImageError::PagesLength { path, expected: 8192, actual: 4096 }
+                if path.ends_with("pages-3.img")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_runs_are_refused() {
+        let cases = [
+            vec![run(0x1234, 1, None)],
+            vec![run(0x1000, 0, None)],
+            vec![run(0x3000, 2, None), run(0x4000, 1, None)],
+            vec![run(0x3000, 1, None), run(0x1000, 1, None)],
+            vec![run(u64::MAX & !0xfff, 2, None)],
+        ];
+        for (i, runs) in cases.iter().enumerate() {
+            let scratch = ScratchDir::new(&format!("pagemap-bad-{i}"));
+            let dir = staged(&scratch, runs, 0);
+            let err = dir.pages_reader(1).unwrap_err();
+            assert!(
+                matches!(err, ImageError::BadPagemapRun { .. }),
+                "case {i}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pagemap_without_its_head_is_refused() {
+        let scratch = ScratchDir::new("pagemap-headless");
+        let dir = ImageDir::create(scratch.path()).unwrap();
+        dir.writer(ImageName::with_id(ImageKind::Pagemap, 1))
+            .unwrap()
+            .finish()
+            .unwrap();
+        let err = dir.pages_reader(1).unwrap_err();
+        assert!(matches!(err, ImageError::MissingEntry { .. }), "{err}");
+    }
 }
