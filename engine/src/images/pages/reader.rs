@@ -242,7 +242,7 @@ mod tests {
             vec![run(0x1000, 0, None)],
             vec![run(0x3000, 2, None), run(0x4000, 1, None)],
             vec![run(0x3000, 1, None), run(0x1000, 1, None)],
-            vec![run(u64::MAX & !0xfff, 2, None)],
+            vec![run(!0xfff, 2, None)],
         ];
         for (i, runs) in cases.iter().enumerate() {
             let scratch = ScratchDir::new(&format!("pagemap-bad-{i}"));
