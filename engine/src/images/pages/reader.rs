@@ -46,8 +46,9 @@ pub struct PagesReader {
 
 impl PagesReader {
     /// Reads the pagemap, opens the pages file it names (`pages_path` maps a
-    /// pages id to its path) and checks the file's length.
-    pub(crate) fn open<R: Read>(
+    /// pages id to its path) and checks the file's length. (Most callers want
+    /// [`ImageDir::pages_reader`](crate::images::ImageDir::pages_reader).)
+    pub fn open<R: Read>(
         mut pagemap: ImageReader<R>,
         pages_path: impl FnOnce(u32) -> PathBuf,
     ) -> Result<PagesReader, ImageError> {
