@@ -13,6 +13,8 @@ mod json;
 mod kind;
 mod pages;
 mod reader;
+#[cfg(test)]
+mod scratch;
 mod show;
 mod splice;
 mod writer;

@@ -201,3 +201,170 @@ impl<R: Read> ImageReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::fs::FsEntry;
+    use crate::images::kind::IMG_COMMON_MAGIC;
+    use crate::images::pstree::PstreeEntry;
+
+    const FS_MAGIC: u32 = 0x5140_3912;
+
+    fn image(entries: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = [IMG_COMMON_MAGIC, FS_MAGIC].map(u32::to_le_bytes).concat();
+        for entry in entries {
+            bytes.extend_from_slice(&(entry.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(entry);
+        }
+        bytes
+    }
+
+    fn fs_entry(umask: u32) -> Vec<u8> {
+        prost::Message::encode_to_vec(&FsEntry {
+            cwd_id: 1,
+            root_id: 2,
+            umask: Some(umask),
+        })
+    }
+
+    fn reader(bytes: &[u8]) -> Result<ImageReader<&[u8]>, ImageError> {
+        ImageReader::from_bytes(Path::new("fs-1.img"), bytes, ImageKind::Fs)
+    }
+
+    #[test]
+    fn reads_entries_in_order() {
+        let bytes = image(&[&fs_entry(0o022), &fs_entry(0o077)]);
+        let entries: Vec<FsEntry> = reader(&bytes).unwrap().read_entries().unwrap();
+        let umasks: Vec<_> = entries.iter().map(|e| e.umask).collect();
+        assert_eq!(umasks, [Some(0o022), Some(0o077)]);
+    }
+
+    #[test]
+    fn an_empty_entry_is_the_default_message() {
+        let bytes = image(&[&[]]);
+        let entry: PstreeEntry = reader(&bytes).unwrap().read_one().unwrap();
+        assert_eq!(entry, PstreeEntry::default());
+    }
+
+    #[test]
+    fn wrong_magic_names_both_values() {
+        let mut bytes = image(&[]);
+        bytes[4] ^= 0xff;
+        match reader(&bytes) {
+            Err(ImageError::BadMagic {
+                offset: 4,
+                expected: FS_MAGIC,
+                found,
+                ..
+            }) => {
+                assert_eq!(found, FS_MAGIC ^ 0xff)
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let text = reader(&bytes).err().unwrap().to_string();
+        assert!(
+            text.contains("fs-1.img") && text.contains("0x51403912"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_magics_is_truncated() {
+        let bytes = image(&[]);
+        let err = reader(&bytes[..6]).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                ImageError::Truncated {
+                    offset: 4,
+                    what: "magic",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_refused_before_allocating() {
+        let mut bytes = image(&[&fs_entry(0)]);
+        bytes[8..12].copy_from_slice(&1000u32.to_le_bytes());
+        let err = reader(&bytes).unwrap().next_entry::<FsEntry>().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageError::Truncated {
+                    offset: 12,
+                    what: "entry",
+                    needed: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_length_over_the_cap_is_refused() {
+        let mut bytes = image(&[]);
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        let err = reader(&bytes).unwrap().next_entry::<FsEntry>().unwrap_err();
+        assert!(
+            matches!(err, ImageError::TooLarge { what: "entry", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_torn_length_prefix_is_truncated() {
+        let mut bytes = image(&[]);
+        bytes.extend_from_slice(&[1, 0]);
+        let err = reader(&bytes).unwrap().next_entry::<FsEntry>().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageError::Truncated {
+                    what: "entry length",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_protobuf_is_a_decode_error_with_its_offset() {
+        let bytes = image(&[&[0xff, 0xff, 0xff]]);
+        let err = reader(&bytes).unwrap().next_entry::<FsEntry>().unwrap_err();
+        assert!(
+            matches!(err, ImageError::Decode { offset: 12, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_one_wants_exactly_one_entry() {
+        let empty = image(&[]);
+        let err = reader(&empty).unwrap().read_one::<FsEntry>().unwrap_err();
+        assert!(matches!(err, ImageError::MissingEntry { .. }), "{err}");
+        let two = image(&[&fs_entry(0), &fs_entry(1)]);
+        let err = reader(&two).unwrap().read_one::<FsEntry>().unwrap_err();
+        assert!(matches!(err, ImageError::TrailingData { .. }), "{err}");
+    }
+
+    #[test]
+    fn payloads_are_bounded_by_the_file() {
+        let mut bytes = image(&[&fs_entry(0)]);
+        bytes.extend_from_slice(b"abc");
+        let mut r = reader(&bytes).unwrap();
+        r.next_entry::<FsEntry>().unwrap();
+        let at = r.offset();
+        assert!(matches!(
+            r.read_payload(4),
+            Err(ImageError::Truncated { .. })
+        ));
+        assert_eq!(r.skip_payload(3).unwrap(), at);
+        assert_eq!(r.remaining(), 0);
+    }
+}

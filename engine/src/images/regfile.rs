@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::fown::FownEntry;
 use super::json;
 
-/// `reg_file_entry`: open flags, offset, owner, path (relative to the mount's
-/// root, no leading slash is needed), mount id, size and mode.
+/// `reg_file_entry`: open flags, offset, owner, path (absolute, as the task
+/// saw it), mount id, size and mode.
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct RegFileEntry {
     #[prost(uint32, required, tag = "1")]
