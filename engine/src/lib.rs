@@ -4,5 +4,6 @@ pub mod codec;
 pub mod dump;
 pub mod images;
 pub mod proc;
+pub mod refusal;
 pub mod restore;
 pub mod snapshot;

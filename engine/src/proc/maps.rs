@@ -194,6 +194,10 @@ fn classify_name(name: &str, dev: DevId, inode: u64) -> VmaKind {
         Some(path) => (path, true),
         None => (name, false),
     };
+    if deleted && path == "/anon_hugepage" {
+        // hugetlbfs' internal mount, whatever its device number.
+        return VmaKind::AnonHugepage;
+    }
     if dev == SHMEM_DEV && deleted {
         if let Some(kind) = classify_shmem(path, inode) {
             return kind;
@@ -229,9 +233,6 @@ fn classify_bracketed(inner: &str) -> VmaKind {
 fn classify_shmem(path: &str, _inode: u64) -> Option<VmaKind> {
     if path == "/dev/zero" {
         return Some(VmaKind::SharedAnonymous);
-    }
-    if path == "/anon_hugepage" {
-        return Some(VmaKind::AnonHugepage);
     }
     if let Some(name) = path.strip_prefix("/memfd:") {
         return Some(VmaKind::Memfd {

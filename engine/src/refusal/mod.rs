@@ -1,0 +1,129 @@
+//! What crust will not dump yet, found before anything is written.
+//!
+//! [`check_process`] reads one process (all its threads) from /proc and returns every blocker,
+//! each a [`Refusal`] whose `Display` is one line naming the pid, the resource and the reason:
+//!
+//! ```text
+//! pid 4242: fd 5 is a socket (AF_INET6, socket:[81234]): sockets are not supported yet
+//! ```
+//!
+//! It only reads: it never stops, traces or changes the process, so the dump can call it while
+//! the process is frozen and `crust check -t PID` on a running one.
+
+mod files;
+mod locks;
+mod memory;
+mod pipes;
+mod reason;
+mod task;
+
+use nix::unistd::Pid;
+
+use crate::proc::ProcError;
+
+pub use reason::{Reason, Refusal, Resource};
+
+/// Why checking a process failed (not: why it cannot be dumped; that is a [`Refusal`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RefusalError {
+    /// Reading the process itself failed.
+    #[error("checking the process: {0}")]
+    Task(#[source] ProcError),
+    /// Reading a thread failed.
+    #[error("checking its threads: {0}")]
+    Threads(#[source] ProcError),
+    /// Listing its children failed.
+    #[error("checking its children: {0}")]
+    Children(#[source] ProcError),
+    /// Reading its namespaces (or crust's) failed.
+    #[error("checking its namespaces: {0}")]
+    Namespaces(#[source] ProcError),
+    /// Reading its fds failed.
+    #[error("checking its files: {0}")]
+    Files(#[source] ProcError),
+    /// Reading its memory mappings failed.
+    #[error("checking its memory: {0}")]
+    Memory(#[source] ProcError),
+    /// Reading the file locks failed.
+    #[error("checking file locks: {0}")]
+    Locks(#[source] ProcError),
+}
+
+/// Every reason crust cannot dump `pid` (all its threads). Empty: crust can dump it.
+pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    let mut found = Findings::new(pid);
+    if !task::check_identity(pid, &mut found)? {
+        return Ok(found.refusals);
+    }
+
+    task::check_threads(pid, &mut found)?;
+    task::check_user(pid, &mut found)?;
+    task::check_children(pid, &mut found)?;
+    task::check_namespaces(pid, &mut found)?;
+
+    let open = files::check_files(pid, &mut found)?;
+    pipes::check_pipes(pid, &open, &mut found);
+    locks::check_locks(pid, &open, &mut found)?;
+
+    memory::check_memory(pid, &mut found)?;
+    Ok(found.refusals)
+}
+
+/// The refusals found so far for one process.
+struct Findings {
+    pid: Pid,
+    refusals: Vec<Refusal>,
+}
+
+impl Findings {
+    fn new(pid: Pid) -> Self {
+        Self {
+            pid,
+            refusals: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, resource: Resource, reason: Reason) {
+        self.refusals.push(Refusal {
+            pid: self.pid,
+            resource,
+            reason,
+            option: None,
+        });
+    }
+
+    fn add_with_option(&mut self, resource: Resource, reason: Reason, option: &'static str) {
+        self.refusals.push(Refusal {
+            pid: self.pid,
+            resource,
+            reason,
+            option: Some(option),
+        });
+    }
+
+    /// Add a refusal for a range, merged with the previous one when it continues it with the
+    /// same description (the segments of one file are one line).
+    fn add_range(&mut self, start: u64, end: u64, what: String, reason: Reason) {
+        if let Some(last) = self.refusals.last_mut() {
+            if let Resource::Range(_, last_end, last_what) = &mut last.resource {
+                if *last_end == start && *last_what == what && last.reason == reason {
+                    *last_end = end;
+                    return;
+                }
+            }
+        }
+        self.add(Resource::Range(start, end, what), reason);
+    }
+}
+
+/// Whether a read failed because the object went away (an fd closed, a thread exited) between
+/// listing it and reading it.
+fn vanished(error: &ProcError) -> bool {
+    let io = match error {
+        ProcError::Read { source, .. }
+        | ProcError::Readlink { source, .. }
+        | ProcError::Stat { source, .. } => source,
+        _ => return false,
+    };
+    matches!(io.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
+}

@@ -1,0 +1,272 @@
+//! What a refusal says: the resource, the reason, and the one line users read.
+
+use std::fmt;
+use std::os::fd::RawFd;
+
+use nix::unistd::Pid;
+
+use crate::proc::locks::FileLock;
+use crate::proc::ns::NsKind;
+use crate::proc::socket::SocketFamily;
+
+/// One thing that stops crust from dumping a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The process checked.
+    pub pid: Pid,
+    /// What in it crust cannot dump.
+    pub resource: Resource,
+    /// Why.
+    pub reason: Reason,
+    /// The command-line option that will lift this refusal once crust has it.
+    pub option: Option<&'static str>,
+}
+
+/// The part of a process a refusal is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The process as a whole.
+    Task,
+    /// One thread.
+    Thread(Pid),
+    /// An fd, and what it refers to (`a socket (AF_INET6, socket:[81234])`, `/tmp/x`).
+    Fd(RawFd, String),
+    /// A range of memory, and what it maps (`maps /dev/dri/card0 (char 226:0)`).
+    Range(u64, u64, String),
+    /// A child process.
+    Child(Pid),
+    /// A namespace of the process.
+    Namespace(NsKind),
+    /// A file lock, with the fd it was found through (if any) and the locked file's name.
+    Lock {
+        fd: Option<RawFd>,
+        lock: FileLock,
+        file: String,
+    },
+}
+
+/// Why crust refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The process is crust.
+    IsCrust,
+    /// The process is a kernel thread.
+    KernelThread,
+    /// The process is a zombie.
+    Zombie,
+    /// A debugger or tracer other than crust is attached.
+    Traced { tracer: Pid },
+    /// Seccomp filters are installed.
+    SeccompFilter { filters: u32 },
+    /// crust is not root and the process belongs to another user.
+    OtherUser { uid: u32, crust_uid: u32 },
+    /// The process has a child process; only a single process is dumped.
+    ChildProcess,
+    /// A namespace differs from crust's own.
+    ForeignNamespace { inode: u64, crust_inode: u64 },
+    /// A socket.
+    Socket { family: Option<SocketFamily> },
+    /// An fd of a kind crust does not dump yet (plural noun: `eventfds`).
+    UnsupportedFile { kind: &'static str },
+    /// A character or block device other than null, zero, full, random, urandom.
+    Device,
+    /// The file was unlinked after it was opened or mapped.
+    Deleted,
+    /// The file's path now names a different file (or none).
+    Replaced,
+    /// The file lies on a filesystem that was lazily unmounted.
+    LazilyUnmounted { mnt_id: i32 },
+    /// A pipe is open in another process too (`peer`, when found), or this process lacks one
+    /// of its ends.
+    PipePeer { peer: Option<Pid> },
+    /// A pipe in packet mode (`O_DIRECT`).
+    PacketPipe,
+    /// An attached SysV shared memory segment.
+    SysvShm,
+    /// A hugetlb mapping.
+    Hugetlb,
+    /// A mapping of a kind crust does not dump yet (plural noun: `memfd mappings`).
+    UnsupportedMapping { kind: &'static str },
+    /// A held file lock.
+    FileLock,
+}
+
+impl Reason {
+    /// What is true of the resource, said after its name (may be empty).
+    fn fact(&self) -> String {
+        match self {
+            Self::IsCrust => " is crust itself".into(),
+            Self::KernelThread => " is a kernel thread".into(),
+            Self::Zombie => " is a zombie".into(),
+            Self::Traced { tracer } => format!(" is traced by pid {tracer}"),
+            Self::SeccompFilter { filters: 1 } => " has a seccomp filter".into(),
+            Self::SeccompFilter { filters } => format!(" has {filters} seccomp filters"),
+            Self::OtherUser { uid, .. } => format!(" belongs to uid {uid}"),
+            Self::ChildProcess => " is a process of its own".into(),
+            Self::ForeignNamespace { inode, crust_inode } => {
+                format!(" is not crust's ({inode}, crust's is {crust_inode})")
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The verdict, said after the colon.
+    fn verdict(&self) -> String {
+        match self {
+            Self::IsCrust => "crust cannot dump itself".into(),
+            Self::KernelThread => "kernel threads cannot be dumped".into(),
+            Self::Zombie => "a zombie has nothing left to dump".into(),
+            Self::Traced { .. } => "a traced task cannot be dumped; detach the tracer first".into(),
+            Self::SeccompFilter { .. } => "seccomp filters are not supported yet".into(),
+            Self::OtherUser { crust_uid, .. } => {
+                format!("crust runs as uid {crust_uid}, not root, and dumps only its own user's processes")
+            }
+            Self::ChildProcess => {
+                "process trees are not supported yet: crust dumps one process with its threads"
+                    .into()
+            }
+            Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
+            Self::Socket { .. } => "sockets are not supported yet".into(),
+            Self::UnsupportedFile { kind } => format!("{kind} are not supported yet"),
+            Self::Device => "devices cannot be dumped".into(),
+            Self::Deleted => "unlinked files cannot be dumped yet".into(),
+            Self::Replaced => "its path now names a different file".into(),
+            Self::LazilyUnmounted { mnt_id } => {
+                format!("its filesystem was lazily unmounted (mount {mnt_id} is unreachable)")
+            }
+            Self::PipePeer { peer: Some(peer) } => format!("it is also open in pid {peer}"),
+            Self::PipePeer { peer: None } => "its other end is not open in this process".into(),
+            Self::PacketPipe => "packet-mode pipes are not supported yet".into(),
+            Self::SysvShm => {
+                "SysV shared memory needs its IPC namespace dumped, which is not supported yet"
+                    .into()
+            }
+            Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
+            Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
+            Self::FileLock => "file locks need --file-locks, which is not available yet".into(),
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Task => f.write_str("process"),
+            Self::Thread(tid) => write!(f, "thread {tid}"),
+            Self::Fd(fd, what) => write!(f, "fd {fd} is {what}"),
+            Self::Range(start, end, what) => write!(f, "{start:#x}-{end:#x} {what}"),
+            Self::Child(pid) => write!(f, "child {pid}"),
+            Self::Namespace(kind) => write!(f, "{kind} namespace"),
+            Self::Lock { fd, lock, file } => {
+                if let Some(fd) = fd {
+                    write!(f, "fd {fd} ")?;
+                }
+                let end = lock.end.map_or("EOF".to_string(), |end| end.to_string());
+                write!(
+                    f,
+                    "holds a {} {} lock on {file} (bytes {}-{end})",
+                    lock.kind, lock.access, lock.start
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {}: {}{}: {}",
+            self.pid,
+            self.resource,
+            self.reason.fact(),
+            self.reason.verdict()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::locks::LockKind;
+    use crate::proc::DevId;
+
+    fn line(resource: Resource, reason: Reason) -> String {
+        Refusal {
+            pid: Pid::from_raw(4242),
+            resource,
+            reason,
+            option: None,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn fd_and_range_lines() {
+        let socket = Resource::Fd(5, "a socket (AF_INET6, socket:[81234])".into());
+        assert_eq!(
+            line(
+                socket,
+                Reason::Socket {
+                    family: Some(SocketFamily::INET6)
+                }
+            ),
+            "pid 4242: fd 5 is a socket (AF_INET6, socket:[81234]): sockets are not supported yet"
+        );
+        let card = Resource::Range(
+            0x7f12a000,
+            0x7f12c000,
+            "maps /dev/dri/card0 (char 226:0)".into(),
+        );
+        assert_eq!(
+            line(card, Reason::Device),
+            "pid 4242: 0x7f12a000-0x7f12c000 maps /dev/dri/card0 (char 226:0): devices cannot be dumped"
+        );
+    }
+
+    #[test]
+    fn task_lines() {
+        assert_eq!(
+            line(
+                Resource::Thread(Pid::from_raw(4243)),
+                Reason::Traced {
+                    tracer: Pid::from_raw(7)
+                }
+            ),
+            "pid 4242: thread 4243 is traced by pid 7: a traced task cannot be dumped; detach the \
+             tracer first"
+        );
+        assert_eq!(
+            line(Resource::Namespace(NsKind::Net), Reason::ForeignNamespace { inode: 2, crust_inode: 1 }),
+            "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not supported yet"
+        );
+    }
+
+    #[test]
+    fn lock_line() {
+        let lock = FileLock {
+            id: 1,
+            kind: LockKind::Flock,
+            blocked: false,
+            access: "WRITE".into(),
+            pid: Some(Pid::from_raw(4242)),
+            dev: DevId {
+                major: 254,
+                minor: 0,
+            },
+            inode: 12,
+            start: 0,
+            end: None,
+        };
+        let resource = Resource::Lock {
+            fd: Some(3),
+            lock,
+            file: "/tmp/x".into(),
+        };
+        assert_eq!(
+            line(resource, Reason::FileLock),
+            "pid 4242: fd 3 holds a FLOCK WRITE lock on /tmp/x (bytes 0-EOF): file locks need \
+             --file-locks, which is not available yet"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Refusals about the process as a whole: who it is, its threads, user, children, namespaces.
+
+use std::path::Path;
+
+use nix::unistd::Pid;
+
+use super::{vanished, Findings, Reason, RefusalError, Resource};
+use crate::proc::ns::{ns_inode, NsKind};
+use crate::proc::stat::stat;
+use crate::proc::status::{status, thread_status, SeccompMode, Status, TaskState};
+use crate::proc::task::{children, tasks};
+
+/// Refuse crust itself, kernel threads and zombies; false when nothing else can be checked.
+pub(super) fn check_identity(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
+    if pid == nix::unistd::getpid() {
+        found.add(Resource::Task, Reason::IsCrust);
+        return Ok(false);
+    }
+    let stat = stat(pid).map_err(RefusalError::Task)?;
+    if stat.is_kernel_thread() {
+        found.add(Resource::Task, Reason::KernelThread);
+        return Ok(false);
+    }
+    if stat.state == TaskState::Zombie {
+        found.add(Resource::Task, Reason::Zombie);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Refuse tracers other than crust and seccomp filters, once for the process when its leader
+/// has them and once per other thread that differs.
+pub(super) fn check_threads(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let leader = status(pid).map_err(RefusalError::Task)?;
+    let leader_tracer = foreign_tracer(&leader);
+    if let Some(tracer) = leader_tracer {
+        found.add(Resource::Task, Reason::Traced { tracer });
+    }
+    let leader_filtered = leader.seccomp == SeccompMode::Filter;
+    if leader_filtered {
+        found.add(
+            Resource::Task,
+            Reason::SeccompFilter {
+                filters: leader.seccomp_filters,
+            },
+        );
+    }
+
+    for tid in tasks(pid).map_err(RefusalError::Threads)? {
+        if tid == pid {
+            continue;
+        }
+        let thread = match thread_status(pid, tid) {
+            Ok(thread) => thread,
+            Err(error) if vanished(&error) => continue,
+            Err(error) => return Err(RefusalError::Threads(error)),
+        };
+        let tracer = foreign_tracer(&thread);
+        if let Some(tracer) = tracer.filter(|_| tracer != leader_tracer) {
+            found.add(Resource::Thread(tid), Reason::Traced { tracer });
+        }
+        if thread.seccomp == SeccompMode::Filter && !leader_filtered {
+            found.add(
+                Resource::Thread(tid),
+                Reason::SeccompFilter {
+                    filters: thread.seccomp_filters,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The tracer of a task, unless there is none or it is a thread of crust (the dump's own
+/// seize).
+fn foreign_tracer(status: &Status) -> Option<Pid> {
+    let tracer = status.tracer_pid;
+    if tracer.as_raw() == 0 || Path::new(&format!("/proc/self/task/{tracer}")).exists() {
+        return None;
+    }
+    Some(tracer)
+}
+
+/// Refuse a process of another user when crust is not root.
+pub(super) fn check_user(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let crust_uid = nix::unistd::geteuid().as_raw();
+    if crust_uid == 0 {
+        return Ok(());
+    }
+    let uid = status(pid).map_err(RefusalError::Task)?.uid;
+    if let Some(reason) = foreign_user(uid.real, uid.effective, crust_uid) {
+        found.add(Resource::Task, reason);
+    }
+    Ok(())
+}
+
+/// The refusal for ids `real`/`effective` seen by a non-root crust running as `crust_uid`.
+fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
+    let other = [real, effective]
+        .into_iter()
+        .find(|&uid| uid != crust_uid)?;
+    Some(Reason::OtherUser {
+        uid: other,
+        crust_uid,
+    })
+}
+
+/// Refuse every child process: crust dumps one process with its threads.
+pub(super) fn check_children(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    for child in children(pid).map_err(RefusalError::Children)? {
+        found.add(Resource::Child(child), Reason::ChildProcess);
+    }
+    Ok(())
+}
+
+/// Refuse every namespace that is not crust's own.
+pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let me = nix::unistd::getpid();
+    for kind in NsKind::ALL {
+        let inode = ns_inode(pid, kind).map_err(RefusalError::Namespaces)?;
+        let crust_inode = ns_inode(me, kind).map_err(RefusalError::Namespaces)?;
+        if inode != crust_inode {
+            found.add(
+                Resource::Namespace(kind),
+                Reason::ForeignNamespace { inode, crust_inode },
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(foreign_user(1000, 1000, 1000), None);
+        assert_eq!(
+            foreign_user(1001, 1000, 1000),
+            Some(Reason::OtherUser {
+                uid: 1001,
+                crust_uid: 1000
+            })
+        );
+        assert_eq!(
+            foreign_user(1000, 0, 1000),
+            Some(Reason::OtherUser {
+                uid: 0,
+                crust_uid: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn crust_is_refused_alone() {
+        let mut found = Findings::new(nix::unistd::getpid());
+        assert!(!check_identity(nix::unistd::getpid(), &mut found).unwrap());
+        assert_eq!(found.refusals.len(), 1);
+        assert_eq!(found.refusals[0].reason, Reason::IsCrust);
+    }
+}
