@@ -1,6 +1,7 @@
 //! crust's engine: dump and restore of process trees in CRIU's image format.
 
-pub mod images;
-pub mod proc;
 pub mod dump;
+pub mod images;
+pub mod kerndat;
+pub mod proc;
 pub mod restore;
