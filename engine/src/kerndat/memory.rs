@@ -101,7 +101,7 @@ pub(super) fn soft_dirty() -> Result<(), KerndatError> {
 
     let mut page = vec![0_u8; page_size()];
     page[0] = 1;
-    let address = black_box(&page).as_ptr() as usize;
+    let address = black_box(&page).as_ptr() as usize & !(page_size() - 1);
 
     let pagemap = File::open(PAGEMAP).map_err(file_error(PAGEMAP))?;
     let mut entry = [0_u8; 8];
