@@ -180,9 +180,13 @@ pub fn features() -> &'static [Feature] {
 pub fn check_all() -> Vec<Report> {
     FEATURES
         .iter()
-        .map(|feature| Report {
-            feature,
-            result: feature.probe(),
+        .map(|feature| {
+            let result = feature.probe();
+            match &result {
+                Ok(()) => log::debug!("kernel feature {}: present", feature.name),
+                Err(why) => log::debug!("kernel feature {}: missing: {why}", feature.name),
+            }
+            Report { feature, result }
         })
         .collect()
 }
