@@ -1,3 +1,59 @@
-//! The `crust` command.
+//! The `crust` command: checkpoint and restore Linux processes.
 
-fn main() {}
+mod args;
+mod commands;
+mod logger;
+mod progress;
+
+use std::any::Any;
+use std::panic::{self, PanicHookInfo};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::progress::Progress;
+
+/// Exit status when crust itself breaks (sysexits' EX_SOFTWARE).
+const EXIT_INTERNAL_ERROR: i32 = 70;
+
+fn main() -> ExitCode {
+    panic::set_hook(Box::new(report_panic_and_exit));
+
+    // Usage errors end here with clap's message and status 2.
+    let cli = Cli::parse();
+    if let Err(error) = logger::init(cli.verbose, cli.log_file.as_deref()) {
+        eprintln!("crust: {error:#}");
+        return ExitCode::FAILURE;
+    }
+
+    let progress = Progress::new(cli.verbose);
+    match commands::run(cli.command, progress) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("crust: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The last resort: one line on stderr, then exit 70, from wherever it was.
+fn report_panic_and_exit(info: &PanicHookInfo) {
+    let location = info
+        .location()
+        .map(|at| format!(" at {}:{}", at.file(), at.line()))
+        .unwrap_or_default();
+    let message = panic_message(info.payload()).replace('\n', " ");
+    eprintln!("crust: internal error{location}: {message}");
+    std::process::exit(EXIT_INTERNAL_ERROR);
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "panic with no message"
+    }
+}

@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod dump;
 pub mod images;
+pub mod kerndat;
 pub mod proc;
 pub mod refusal;
 pub mod restore;

@@ -1,1 +1,29 @@
-//! Shared support for crust end-to-end tests: building test programs, running crust, checking images with crit.
+//! Shared support for crust's end-to-end tests: finding and running the
+//! `crust` binary, building C test programs, decoding images with crit,
+//! and guards that clean up the processes and directories a test makes.
+//!
+//! The tests run the `crust` binary that cargo built next to them
+//! (`target/release/crust` for `cargo test --release`). Cargo does not
+//! build another crate's binary for these tests, so build it first:
+//! `cargo build --release -p cli` (scripts/test.sh does), or point
+//! `CRUST_BIN` at a binary.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! let finished = tests::crust(&["check"], Duration::from_secs(30)).expect("crust ran");
+//! assert_eq!(finished.code(), Some(0));
+//! ```
+
+mod binary;
+mod cc;
+mod crit;
+mod run;
+mod tempdir;
+mod workload;
+
+pub use binary::{crust, crust_binary, CrustError};
+pub use cc::{compile_c, Abi, CompileError};
+pub use crit::{crit_decode_dir, CritError};
+pub use run::{run_with_timeout, Finished, RunError};
+pub use tempdir::TempDir;
+pub use workload::{Workload, WorkloadError};

@@ -1,0 +1,184 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0   success
+  1   the operation failed (one line on stderr says why)
+  2   the command line was wrong
+  N   `crust restore` without -d: the restored process's own exit status
+      (128+SIG if a signal killed it)
+  70  crust itself hit an internal error";
+
+/// Checkpoint and restore Linux processes, writing CRIU's image format.
+#[derive(Debug, Parser)]
+#[command(name = "crust", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Log more: -v info, -vv debug, -vvv trace (default: warnings only).
+    #[arg(short, long, action = ArgAction::Count, global = true, display_order = 100)]
+    pub verbose: u8,
+
+    /// Write the log to FILE, with timestamps and pid, instead of stderr.
+    #[arg(
+        short = 'o',
+        long = "log-file",
+        value_name = "FILE",
+        global = true,
+        display_order = 101
+    )]
+    pub log_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Checkpoint a running process into a directory of images.
+    #[command(
+        long_about = "Checkpoint a running process into a directory of images. \
+            crust freezes every thread of the process, saves its memory, registers, \
+            files and other kernel state as CRIU image files in the images directory, \
+            then kills the process (or lets it carry on with --leave-running). \
+            Anything crust cannot restore faithfully is refused before anything is \
+            written, and the process is left running as it was.",
+        after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
+            crust dump -t 4242 -D /tmp/ckpt --leave-running -v"
+    )]
+    Dump(DumpArgs),
+
+    /// Bring a process back from a directory of images.
+    #[command(
+        long_about = "Bring a process back from a directory of images written by \
+            `crust dump`. The process gets its old pid, memory, registers and files \
+            back and carries on from where it was frozen. Without -d, crust waits \
+            for it and exits with its exit status (128+SIG if a signal killed it), \
+            as if it were the process; with -d it prints the pid and returns once \
+            the process runs.",
+        after_help = "Example:\n  crust restore -D /tmp/ckpt -d\n  \
+            crust restore -D /tmp/ckpt; echo \"the process exited with $?\""
+    )]
+    Restore(RestoreArgs),
+
+    /// Print the images in a directory as JSON.
+    #[command(
+        long_about = "Print the images in a directory as JSON, one member per image \
+            file, so that a checkpoint can be read, searched with jq, or compared \
+            with another. Pages images are summarised, not printed. The output is \
+            indented unless --compact is given.",
+        after_help = "Example:\n  crust show /tmp/ckpt | less\n  \
+            crust show --compact /tmp/ckpt > ckpt.json"
+    )]
+    Show(ShowArgs),
+
+    /// Tell whether this kernel, or a given process, can be checkpointed.
+    #[command(
+        long_about = "Tell whether this kernel has what crust needs: one line per \
+            kernel feature, present or missing, then a verdict. Exits 0 only if \
+            every required feature is present. With -t PID, instead list what in \
+            that process crust would refuse to dump, and exit 0 only if nothing.",
+        after_help = "Example:\n  crust check\n  crust check -t 4242"
+    )]
+    Check(CheckArgs),
+
+    /// Watch crust checkpoint and restore a small counting program.
+    #[command(
+        long_about = "Watch crust at work on a small program: it starts a counter \
+            that appends a line to a file five times a second, checkpoints it into \
+            a temporary directory (which kills it), restores it, and shows that \
+            the count goes on from where it stopped, with no number lost or \
+            repeated. Everything it starts and writes is removed at the end.",
+        after_help = "Example:\n  crust demo"
+    )]
+    Demo,
+
+    /// The program `crust demo` checkpoints (not for direct use).
+    #[command(name = "demo-counter", hide = true)]
+    DemoCounter(DemoCounterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DumpArgs {
+    /// Pid of the process to checkpoint.
+    #[arg(short = 't', long = "tree", value_name = "PID", value_parser = pid_parser())]
+    pub pid: i32,
+
+    /// Directory to write the images to (it must exist).
+    #[arg(short = 'D', long = "images-dir", value_name = "DIR")]
+    pub images_dir: PathBuf,
+
+    /// Let the process carry on after the checkpoint instead of killing it.
+    #[arg(long)]
+    pub leave_running: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// Directory holding the images.
+    #[arg(short = 'D', long = "images-dir", value_name = "DIR")]
+    pub images_dir: PathBuf,
+
+    /// Return as soon as the process runs instead of waiting for it.
+    #[arg(short = 'd', long = "restore-detached")]
+    pub detach: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Directory holding the images.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Print the JSON on one line instead of indented.
+    #[arg(long)]
+    pub compact: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Check this process instead of the kernel.
+    #[arg(short = 't', long = "tree", value_name = "PID", value_parser = pid_parser())]
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoCounterArgs {
+    /// File to append the count to.
+    pub file: PathBuf,
+}
+
+fn pid_parser() -> clap::builder::RangedI64ValueParser<i32> {
+    clap::value_parser!(i32).range(1..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verbosity_counts_and_works_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d", "-vv"]);
+        assert!(matches!(cli, Ok(Cli { verbose: 2, .. })));
+    }
+
+    #[test]
+    fn a_pid_must_be_positive() {
+        assert!(Cli::try_parse_from(["crust", "dump", "-t", "0", "-D", "d"]).is_err());
+        assert!(Cli::try_parse_from(["crust", "check", "-t", "-3"]).is_err());
+    }
+
+    #[test]
+    fn the_demo_counter_is_hidden() {
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("demo-counter"));
+    }
+}
