@@ -16,14 +16,23 @@
 
 mod binary;
 mod cc;
+mod checkpoint;
+mod counter;
 mod crit;
+pub mod image_json;
 mod run;
+mod session;
 mod tempdir;
+mod watch;
 mod workload;
 
 pub use binary::{crust, crust_binary, CrustError};
 pub use cc::{compile_c, Abi, CompileError};
+pub use checkpoint::{dump, restore_detached, CheckpointError};
+pub use counter::{gapless_count, CounterError};
 pub use crit::{crit_decode_dir, CritError};
 pub use run::{run_with_timeout, Finished, RunError};
+pub use session::spawn_in_own_session;
 pub use tempdir::TempDir;
+pub use watch::{poll_until, wait_for_line, wait_until_gone, WatchError};
 pub use workload::{Workload, WorkloadError};
