@@ -13,7 +13,6 @@ use std::process::Command;
 use engine::images::core::CoreEntry;
 use engine::images::fdinfo::{FdinfoEntry, FileEntry};
 use engine::images::fs::FsEntry;
-use engine::images::inventory::InventoryEntry;
 use engine::images::mm::MmEntry;
 use engine::images::pipe::PipeDataEntry;
 use engine::images::pstree::PstreeEntry;
@@ -275,9 +274,7 @@ fn what_crust_writes_it_reads_back_equal() {
     let sample = write_sample(&scratch.0);
     let dir = ImageDir::open(&scratch.0).expect("open dump");
 
-    let inventory: InventoryEntry = dir
-        .read_one(ImageName::fixed(ImageKind::Inventory))
-        .unwrap();
+    let inventory = dir.read_inventory().expect("a supported inventory");
     assert_eq!(inventory, sample.inventory);
     let pstree: Vec<PstreeEntry> = dir
         .read_entries(ImageName::fixed(ImageKind::Pstree))

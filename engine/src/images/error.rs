@@ -138,6 +138,12 @@ pub enum ImageError {
         problem: &'static str,
     },
 
+    #[error("inventory {path}: crust cannot restore these images: {problem}")]
+    UnsupportedInventory {
+        path: PathBuf,
+        problem: &'static str,
+    },
+
     #[error("cannot show image {path} as JSON: {source}")]
     Json {
         path: PathBuf,

@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::ImageError;
+use super::inventory::InventoryEntry;
 use super::kind::{ImageKind, ImageName};
 use super::pages::{PagesReader, PagesWriter};
 use super::reader::ImageReader;
@@ -148,6 +149,19 @@ impl ImageDir {
         self.reader(name)?.read_one()
     }
 
+    /// Reads `inventory.img` and checks that crust can restore its layout.
+    pub fn read_inventory(&self) -> Result<InventoryEntry, ImageError> {
+        let name = ImageName::fixed(ImageKind::Inventory);
+        let inventory: InventoryEntry = self.read_one(name)?;
+        match inventory.unsupported() {
+            Some(problem) => Err(ImageError::UnsupportedInventory {
+                path: self.file_path(name),
+                problem,
+            }),
+            None => Ok(inventory),
+        }
+    }
+
     /// Reads a task's pagemap and checks its pages file against it.
     pub fn pages_reader(&self, pid: u32) -> Result<PagesReader, ImageError> {
         let pagemap = self.reader(ImageName::with_id(ImageKind::Pagemap, pid))?;
@@ -283,131 +297,4 @@ fn remove_old_dump(dir: &Path) -> Result<(), ImageError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-    use crate::images::fs::FsEntry;
-    use crate::images::scratch::ScratchDir;
-
-    fn inventory() -> ImageName {
-        ImageName::fixed(ImageKind::Inventory)
-    }
-
-    fn fs_image(pid: u32) -> ImageName {
-        ImageName::with_id(ImageKind::Fs, pid)
-    }
-
-    fn entry(umask: u32) -> FsEntry {
-        FsEntry {
-            cwd_id: 1,
-            root_id: 2,
-            umask: Some(umask),
-        }
-    }
-
-    /// Writes a dump of one fs image (and an inventory) and commits it.
-    fn dump(dir: ImageDir, pid: u32, umask: u32) -> Result<(), ImageError> {
-        dir.write_one(fs_image(pid), &entry(umask))?;
-        dir.write_one(
-            inventory(),
-            &crate::images::inventory::InventoryEntry::default(),
-        )?;
-        dir.commit()
-    }
-
-    fn names_in(path: &Path) -> Vec<String> {
-        let mut names: Vec<_> = fs::read_dir(path)
-            .unwrap()
-            .map(|d| d.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn a_dropped_dump_leaves_nothing_behind() {
-        let scratch = ScratchDir::new("dir-drop");
-        let dir = ImageDir::create(scratch.path()).unwrap();
-        dir.write_one(fs_image(5), &entry(0)).unwrap();
-        drop(dir);
-        assert!(names_in(scratch.path()).is_empty());
-    }
-
-    #[test]
-    fn commit_moves_private_files_into_place() {
-        let scratch = ScratchDir::new("dir-commit");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0o022).unwrap();
-        assert_eq!(names_in(scratch.path()), ["fs-5.img", "inventory.img"]);
-        let mode = fs::metadata(scratch.path().join("fs-5.img"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let read: FsEntry = ImageDir::open(scratch.path())
-            .unwrap()
-            .read_one(fs_image(5))
-            .unwrap();
-        assert_eq!(read, entry(0o022));
-    }
-
-    #[test]
-    fn an_existing_dump_is_kept_unless_replacing() {
-        let scratch = ScratchDir::new("dir-replace");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0).unwrap();
-        fs::write(scratch.path().join("notes.txt"), "mine").unwrap();
-        let err = ImageDir::create(scratch.path()).unwrap_err();
-        assert!(matches!(err, ImageError::DumpExists { .. }), "{err}");
-
-        dump(ImageDir::create_replacing(scratch.path()).unwrap(), 6, 0).unwrap();
-        assert_eq!(
-            names_in(scratch.path()),
-            ["fs-6.img", "inventory.img", "notes.txt"]
-        );
-    }
-
-    #[test]
-    fn a_dump_committed_meanwhile_is_not_overwritten() {
-        let scratch = ScratchDir::new("dir-race");
-        let first = ImageDir::create(scratch.path()).unwrap();
-        first.write_one(fs_image(5), &entry(0)).unwrap();
-        fs::write(scratch.path().join("inventory.img"), b"someone else's").unwrap();
-        let err = first.commit().unwrap_err();
-        assert!(matches!(err, ImageError::DumpExists { .. }), "{err}");
-        assert_eq!(names_in(scratch.path()), ["inventory.img"]);
-    }
-
-    #[test]
-    fn an_opened_dump_is_read_only() {
-        let scratch = ScratchDir::new("dir-read-only");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0).unwrap();
-        let dir = ImageDir::open(scratch.path()).unwrap();
-        let err = dir.writer(fs_image(7)).err().unwrap();
-        assert!(matches!(err, ImageError::ReadOnly { .. }), "{err}");
-        assert!(matches!(dir.commit(), Err(ImageError::ReadOnly { .. })));
-    }
-
-    #[test]
-    fn names_must_match_their_kind() {
-        let scratch = ScratchDir::new("dir-names");
-        let dir = ImageDir::create(scratch.path()).unwrap();
-        let bad = [
-            ImageName {
-                kind: ImageKind::Core,
-                id: None,
-            },
-            ImageName::with_id(ImageKind::Pstree, 1),
-        ];
-        for name in bad {
-            let err = dir.writer(name).err().unwrap();
-            assert!(matches!(err, ImageError::NameMismatch { .. }), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_missing_dump_cannot_be_opened() {
-        let scratch = ScratchDir::new("dir-missing");
-        let err = ImageDir::open(scratch.path()).unwrap_err();
-        assert!(matches!(err, ImageError::ReadDir { .. }), "{err}");
-    }
-}
+mod tests;
