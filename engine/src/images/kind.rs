@@ -146,6 +146,31 @@ impl ImageName {
         ImageName { kind, id: Some(id) }
     }
 
+    /// `core-TID.img`.
+    pub fn core(tid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Core, tid)
+    }
+
+    /// `ids-PID.img`.
+    pub fn ids(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Ids, pid)
+    }
+
+    /// `mm-PID.img`.
+    pub fn mm(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Mm, pid)
+    }
+
+    /// `fs-PID.img`.
+    pub fn fs(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Fs, pid)
+    }
+
+    /// `fdinfo-FILES_ID.img`: the fd table with that `files_id`.
+    pub fn fdinfo(files_id: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Fdinfo, files_id)
+    }
+
     /// Whether the id matches the kind: present exactly when the kind takes one.
     pub fn is_well_formed(&self) -> bool {
         self.kind.takes_id() == self.id.is_some()
