@@ -82,7 +82,7 @@ pub enum ImageError {
         found: u32,
     },
 
-    #[error("image {path} is cut short at offset {offset:#x}: {what} of {needed} bytes, {remaining} left")]
+    #[error("image {path} cut short at {offset:#x}: {what} of {needed} bytes, {remaining} left")]
     Truncated {
         path: PathBuf,
         offset: u64,
