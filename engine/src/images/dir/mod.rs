@@ -5,6 +5,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::BufReader;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::error::ImageError;
 use super::inventory::InventoryEntry;
@@ -64,11 +65,8 @@ impl ImageDir {
         if !replace && holds_dump(path) {
             return Err(ImageError::DumpExists { path: path.into() });
         }
-        let staging = path.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        // Left over by a crashed dump of a process that had our pid: ours now.
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|source| create_err(&staging, source))?;
-        }
+        remove_abandoned_staging(path);
+        let staging = path.join(staging_name());
         DirBuilder::new()
             .mode(0o700)
             .create(&staging)
@@ -249,6 +247,46 @@ impl Drop for ImageDir {
             );
         }
     }
+}
+
+/// `.crust-partial-PID-N`: unique among the dumps of this process, and
+/// naming the process so that leftovers of a dead one can be recognised.
+fn staging_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{STAGING_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Removes staging directories left in `dir` by dumps whose process died
+/// before committing or cleaning up (killed, crashed). Best effort: a
+/// leftover that cannot be removed only costs space.
+fn remove_abandoned_staging(dir: &Path) {
+    let Ok(dirents) = fs::read_dir(dir) else {
+        return;
+    };
+    for dirent in dirents.flatten() {
+        let name = dirent.file_name();
+        let Some(owner) = name.to_str().and_then(staging_owner) else {
+            continue;
+        };
+        if Path::new("/proc").join(owner.to_string()).exists() {
+            continue;
+        }
+        let path = dirent.path();
+        log::debug!(
+            "removing {} left by dead dump process {owner}",
+            path.display()
+        );
+        if let Err(err) = fs::remove_dir_all(&path) {
+            log::warn!("cannot remove abandoned dump {}: {err}", path.display());
+        }
+    }
+}
+
+/// The pid in a staging directory's name.
+fn staging_owner(name: &str) -> Option<u32> {
+    let (pid, _) = name.strip_prefix(STAGING_PREFIX)?.split_once('-')?;
+    pid.parse().ok()
 }
 
 fn holds_dump(dir: &Path) -> bool {

@@ -142,3 +142,32 @@ fn a_missing_dump_cannot_be_opened() {
     let err = ImageDir::open(scratch.path()).unwrap_err();
     assert!(matches!(err, ImageError::ReadDir { .. }), "{err}");
 }
+
+#[test]
+fn staging_left_by_a_dead_process_is_removed() {
+    let scratch = ScratchDir::new("dir-abandoned");
+    fs::create_dir_all(scratch.path()).unwrap();
+    // Pids above pid_max (4194304 at most) belong to no process.
+    let dead = scratch.path().join(format!("{STAGING_PREFIX}4999999-0"));
+    let alive = scratch
+        .path()
+        .join(format!("{STAGING_PREFIX}{}-99", std::process::id()));
+    fs::create_dir(&dead).unwrap();
+    fs::create_dir(&alive).unwrap();
+    let dir = ImageDir::create(scratch.path()).unwrap();
+    assert!(!dead.exists());
+    assert!(alive.exists());
+    drop(dir);
+}
+
+#[test]
+fn two_dumps_of_one_process_stage_apart() {
+    let scratch = ScratchDir::new("dir-two");
+    let first = ImageDir::create(scratch.path().join("a").as_path()).unwrap();
+    let second = ImageDir::create(scratch.path().join("a").as_path()).unwrap();
+    first.write_one(fs_image(1), &entry(0)).unwrap();
+    second.write_one(fs_image(1), &entry(0)).unwrap();
+    drop(second);
+    first.commit().unwrap();
+    assert_eq!(names_in(&scratch.path().join("a")), ["fs-1.img"]);
+}
