@@ -65,8 +65,7 @@ pub enum Command {
 
     /// Print the images in a directory as JSON.
     #[command(
-        long_about = "Print the images in a directory as JSON, one member per image \
-            file, so that a checkpoint can be read, searched with jq, or compared \
+        long_about = "Print the images in a directory as JSON, so that a checkpoint can be read, searched with jq, or compared \
             with another. The output is indented unless --compact is given.",
         after_help = "Example:\n  crust show /tmp/ckpt | less\n  \
             crust show --compact /tmp/ckpt > ckpt.json"
