@@ -230,3 +230,62 @@ pub(crate) fn read_pages(dir: &ImageDir, pid: i32) -> Result<(Vec<PageRun>, Path
         .collect::<Result<_, _>>()?;
     Ok((runs, reader.path().to_path_buf()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn area(flags: i32, backing: VmaBacking) -> VmaSnapshot {
+        VmaSnapshot {
+            start: 0x1000,
+            end: 0x3000,
+            prot: 3,
+            flags: flags as u32,
+            pgoff: 0,
+            backing,
+            madvise: 0,
+        }
+    }
+
+    #[test]
+    fn every_backing_survives_its_status_bits() {
+        let (private, shared) = (libc::MAP_PRIVATE, libc::MAP_SHARED);
+        let areas = [
+            area(private | libc::MAP_ANONYMOUS, VmaBacking::Anonymous),
+            area(shared | libc::MAP_ANONYMOUS, VmaBacking::Anonymous),
+            area(private, VmaBacking::Heap),
+            area(private, VmaBacking::Stack),
+            area(private, VmaBacking::File { file_id: 7 }),
+            area(shared, VmaBacking::File { file_id: 8 }),
+            area(private, VmaBacking::Vdso),
+            area(private, VmaBacking::Vvar),
+            area(private, VmaBacking::VvarVclock),
+            area(private, VmaBacking::Vsyscall),
+        ];
+        for vma in areas {
+            let entry = vma_entry(&vma);
+            assert_eq!(read_vma(Path::new("mm-1.img"), &entry).unwrap(), vma);
+        }
+    }
+
+    #[test]
+    fn criu_status_words_are_the_ones_crit_names() {
+        let file = vma_entry(&area(libc::MAP_SHARED, VmaBacking::File { file_id: 3 }));
+        assert_eq!(file.status, st::AREA_REGULAR | st::FILE_SHARED);
+        assert_eq!(file.shmid, 3);
+        let heap = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Heap));
+        assert_eq!(heap.status, 0x221);
+    }
+
+    #[test]
+    fn an_area_without_backing_bits_is_refused() {
+        let mut entry = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Anonymous));
+        entry.status = st::AREA_REGULAR;
+        let err = read_vma(Path::new("mm-1.img"), &entry).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "image mm-1.img: area 0x1000-0x3000 has status 0x1: \
+             it says nothing of what backs the area"
+        );
+    }
+}

@@ -137,6 +137,7 @@ fn creds_entry(c: &Credentials, no_new_privs: bool) -> CredsEntry {
 
 /// A capability set as CRIU keeps it: 32-bit words, low word first.
 fn cap_words(set: u64) -> Vec<u32> {
+    // The low and the high half; each cast keeps exactly 32 bits.
     vec![set as u32, (set >> 32) as u32]
 }
 
