@@ -65,10 +65,8 @@ pub enum Command {
 
     /// Print the images in a directory as JSON.
     #[command(
-        long_about = "Print the images in a directory as JSON, one member per image \
-            file, so that a checkpoint can be read, searched with jq, or compared \
-            with another. Pages images are summarised, not printed. The output is \
-            indented unless --compact is given.",
+        long_about = "Print the images in a directory as JSON, so that a checkpoint can be read, searched with jq, or compared \
+            with another. The output is indented unless --compact is given.",
         after_help = "Example:\n  crust show /tmp/ckpt | less\n  \
             crust show --compact /tmp/ckpt > ckpt.json"
     )]
@@ -106,7 +104,7 @@ pub struct DumpArgs {
     #[arg(short = 't', long = "tree", value_name = "PID", value_parser = pid_parser())]
     pub pid: i32,
 
-    /// Directory to write the images to (it must exist).
+    /// Directory to write the images to.
     #[arg(short = 'D', long = "images-dir", value_name = "DIR")]
     pub images_dir: PathBuf,
 

@@ -57,3 +57,18 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         "panic with no message"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_come_from_str_and_string_payloads() {
+        let text: Box<dyn Any + Send> = Box::new("static text");
+        let owned: Box<dyn Any + Send> = Box::new(String::from("formatted text"));
+        let other: Box<dyn Any + Send> = Box::new(42_u8);
+        assert_eq!(panic_message(text.as_ref()), "static text");
+        assert_eq!(panic_message(owned.as_ref()), "formatted text");
+        assert_eq!(panic_message(other.as_ref()), "panic with no message");
+    }
+}

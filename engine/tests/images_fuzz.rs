@@ -17,6 +17,8 @@ use engine::images::pagemap::{PagemapEntry, PagemapHead};
 use engine::images::pipe::PipeDataEntry;
 use engine::images::pstree::PstreeEntry;
 use engine::images::seccomp::SeccompEntry;
+use engine::images::sk_packet::SkPacketEntry;
+use engine::images::tty::{TtyDataEntry, TtyInfoEntry};
 use engine::images::{ImageDir, ImageError, ImageKind, ImageName, ImageReader, PagesReader};
 use images_sample::Sample;
 use proptest::prelude::*;
@@ -61,7 +63,12 @@ fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
         ImageKind::Files => r.read_entries::<FileEntry>().map(|e| e.len()),
         ImageKind::Fs => r.read_one::<FsEntry>().map(|_| 1),
         ImageKind::Seccomp => r.read_one::<SeccompEntry>().map(|_| 1),
-        ImageKind::PipesData | ImageKind::FifoData => read_pipe_data(r),
+        ImageKind::PipesData | ImageKind::FifoData => {
+            read_with_payload(r, |e: &PipeDataEntry| e.bytes)
+        }
+        ImageKind::SkQueues => read_with_payload(r, |e: &SkPacketEntry| e.length),
+        ImageKind::TtyInfo => r.read_entries::<TtyInfoEntry>().map(|e| e.len()),
+        ImageKind::TtyData => r.read_entries::<TtyDataEntry>().map(|e| e.len()),
         ImageKind::Pagemap => {
             r.next_entry::<PagemapHead>()?;
             r.read_entries::<PagemapEntry>().map(|e| e.len() + 1)
@@ -70,10 +77,13 @@ fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
     }
 }
 
-fn read_pipe_data(mut r: ImageReader<&[u8]>) -> Result<usize, ImageError> {
+fn read_with_payload<M: prost::Message + Default>(
+    mut r: ImageReader<&[u8]>,
+    payload_len: impl Fn(&M) -> u32,
+) -> Result<usize, ImageError> {
     let mut count = 0;
-    while let Some(entry) = r.next_entry::<PipeDataEntry>()? {
-        r.read_payload(u64::from(entry.bytes))?;
+    while let Some(entry) = r.next_entry::<M>()? {
+        r.read_payload(u64::from(payload_len(&entry)))?;
         count += 1;
     }
     Ok(count)

@@ -78,11 +78,18 @@ enum State {
 impl Workload {
     /// Starts `command` (its stdio as the caller set it).
     pub fn spawn(command: &mut Command) -> Result<Self, WorkloadError> {
-        let child = command.spawn().map_err(|source| WorkloadError::Spawn {
-            program: command.get_program().to_string_lossy().into_owned(),
+        let program = command.get_program().to_string_lossy().into_owned();
+        let spawn_error = |source| WorkloadError::Spawn {
+            program: program.clone(),
             source,
-        })?;
-        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let Ok(raw_pid) = i32::try_from(child.id()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(spawn_error(io::Error::from(io::ErrorKind::InvalidData)));
+        };
+        let pid = Pid::from_raw(raw_pid);
         Ok(Self {
             pid,
             state: State::Started(child),

@@ -173,3 +173,52 @@ fn a_log_file_gets_timestamped_records_not_stderr() {
         "{first}"
     );
 }
+
+#[test]
+fn the_demo_counter_counts_in_a_session_of_its_own() {
+    let dir = TempDir::new("cli-counter").expect("temp dir");
+    let file = dir.path().join("count");
+    let binary = tests::crust_binary().expect("crust built");
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("demo-counter")
+        .arg(&file)
+        .stdin(std::process::Stdio::null());
+    let workload = tests::Workload::spawn(&mut command).expect("counter started");
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let session = nix::unistd::getsid(Some(workload.pid())).expect("getsid");
+    assert_eq!(session, workload.pid());
+    let text = std::fs::read_to_string(&file).expect("counter file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{text}");
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("count {}", index + 1));
+    }
+}
+
+#[test]
+fn the_demo_leaves_no_process_or_directory_behind() {
+    let demo_dirs = || -> Vec<String> {
+        let entries = std::fs::read_dir(std::env::temp_dir()).expect("temp dir listed");
+        let names = entries.filter_map(|entry| entry.ok()?.file_name().into_string().ok());
+        names
+            .filter(|name| name.starts_with("crust-demo-"))
+            .collect()
+    };
+    let before = demo_dirs();
+    let finished = run(&["demo"]);
+    assert!(
+        finished.stdout.starts_with("[1/5] starting a counter"),
+        "{}",
+        finished.stdout
+    );
+
+    let counter_pid = finished
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("pid ")?.strip_suffix(" wrote:"))
+        .expect("the demo named its counter");
+    assert!(!std::path::Path::new(&format!("/proc/{counter_pid}")).exists());
+    assert_eq!(demo_dirs(), before);
+}

@@ -61,12 +61,9 @@ fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
 }
 
 /// What crust would refuse to dump in `pid`, one line each.
-///
-/// The checks are `engine::refusal::check_process(pid) -> Result<Vec<Refusal>, _>`
-/// from the `proc` branch; at merge this body becomes
-/// `Ok(engine::refusal::check_process(pid)?.iter().map(ToString::to_string).collect())`.
 fn process_refusals(pid: Pid) -> anyhow::Result<Vec<String>> {
-    anyhow::bail!("pid {pid}: refusal checks are not available in this build")
+    let refusals = engine::refusal::check_process(pid)?;
+    Ok(refusals.iter().map(ToString::to_string).collect())
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ const LINES_BEFORE_DUMP: usize = 5;
 const FIRST_LINES_TIMEOUT: Duration = Duration::from_secs(5);
 const WATCH_AFTER_RESTORE: Duration = Duration::from_secs(1);
 const INDENT: &str = "      ";
+/// How long a killed restored counter may take to be reaped by its parent.
+const GONE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let workdir = DemoDir::create()?;
@@ -231,7 +233,13 @@ impl Drop for RestoredCounter {
     fn drop(&mut self) {
         let _ = kill(self.pid, Signal::SIGKILL);
         // It is our child only if the engine restored it so; then collect it.
+        // Otherwise its parent does, soon: wait for that, within reason.
         let _ = waitpid(self.pid, None);
+        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
+        let deadline = Instant::now() + GONE_TIMEOUT;
+        while proc_dir.exists() && Instant::now() < deadline {
+            thread::sleep(COUNT_INTERVAL / 20);
+        }
     }
 }
 

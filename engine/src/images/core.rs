@@ -96,6 +96,10 @@ pub struct TaskCoreEntry {
     #[prost(uint64, optional, tag = "20")]
     #[serde(serialize_with = "json::hex_opt")]
     pub blk_sigset_extended: Option<u64>,
+    /// crust extension (no CRIU release has it): the signal the task sends its
+    /// parent when it exits (`exit_signal`, SIGCHLD normally).
+    #[prost(uint32, optional, tag = "1000")]
+    pub crust_exit_signal: Option<u32>,
 }
 
 /// `task_kobj_ids_entry` (`ids-PID.img`): ids of the kernel objects a task

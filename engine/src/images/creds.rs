@@ -44,4 +44,12 @@ pub struct CredsEntry {
     #[prost(bytes = "vec", optional, tag = "17")]
     #[serde(serialize_with = "json::hex_opt_bytes")]
     pub apparmor_data: Option<Vec<u8>>,
+    /// prctl(PR_GET_NO_NEW_PRIVS); field of later CRIU releases (crit 3.17
+    /// skips it).
+    #[prost(uint32, optional, tag = "18")]
+    pub no_new_privs: Option<u32>,
+    /// Ambient capability set, as the other sets; field of later CRIU
+    /// releases (crit 3.17 skips it).
+    #[prost(uint32, repeated, packed = "false", tag = "19")]
+    pub cap_amb: Vec<u32>,
 }

@@ -74,7 +74,7 @@ pub enum ImageError {
     #[error("cannot remove old image {path}: {source}")]
     RemoveOld { path: PathBuf, source: io::Error },
 
-    #[error("image {path}: bad magic at offset {offset:#x}: expected {expected:#010x}, found {found:#010x}")]
+    #[error("image {path}: magic {found:#010x} at offset {offset:#x}, expected {expected:#010x}")]
     BadMagic {
         path: PathBuf,
         offset: u64,
@@ -82,7 +82,7 @@ pub enum ImageError {
         found: u32,
     },
 
-    #[error("image {path} ends at offset {offset:#x} inside a {what} ({needed} bytes needed, {remaining} left)")]
+    #[error("image {path} cut short at {offset:#x}: {what} of {needed} bytes, {remaining} left")]
     Truncated {
         path: PathBuf,
         offset: u64,
@@ -135,6 +135,12 @@ pub enum ImageError {
     BadPages {
         path: PathBuf,
         vaddr: u64,
+        problem: &'static str,
+    },
+
+    #[error("inventory {path}: crust cannot restore these images: {problem}")]
+    UnsupportedInventory {
+        path: PathBuf,
         problem: &'static str,
     },
 

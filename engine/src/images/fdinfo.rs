@@ -4,9 +4,15 @@
 use serde::Serialize;
 
 use super::eventfd::EventfdFileEntry;
+use super::eventpoll::EventpollFileEntry;
 use super::json;
 use super::pipe::{FifoEntry, PipeEntry};
 use super::regfile::RegFileEntry;
+use super::signalfd::SignalfdEntry;
+use super::sk_inet::InetSkEntry;
+use super::sk_unix::UnixSkEntry;
+use super::timerfd::TimerfdEntry;
+use super::tty::TtyFileEntry;
 
 /// What kind of file an fd or a `file_entry` is.
 #[derive(
@@ -67,10 +73,22 @@ pub struct FileEntry {
     pub id: u32,
     #[prost(message, optional, tag = "3")]
     pub reg: Option<RegFileEntry>,
+    #[prost(message, optional, tag = "4")]
+    pub isk: Option<InetSkEntry>,
     #[prost(message, optional, tag = "8")]
     pub efd: Option<EventfdFileEntry>,
+    #[prost(message, optional, tag = "9")]
+    pub epfd: Option<EventpollFileEntry>,
+    #[prost(message, optional, tag = "10")]
+    pub sgfd: Option<SignalfdEntry>,
+    #[prost(message, optional, tag = "12")]
+    pub tfd: Option<TimerfdEntry>,
+    #[prost(message, optional, tag = "16")]
+    pub usk: Option<UnixSkEntry>,
     #[prost(message, optional, tag = "17")]
     pub fifo: Option<FifoEntry>,
     #[prost(message, optional, tag = "18")]
     pub pipe: Option<PipeEntry>,
+    #[prost(message, optional, tag = "19")]
+    pub tty: Option<TtyFileEntry>,
 }

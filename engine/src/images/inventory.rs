@@ -49,3 +49,55 @@ pub struct InventoryEntry {
     #[prost(uint32, optional, tag = "11")]
     pub network_lock_method: Option<u32>,
 }
+
+impl InventoryEntry {
+    /// The inventory of a dump in the layout CRIU 3.x reads: image version
+    /// 1.1, fdinfo images per files id, namespace ids per task.
+    pub fn new(root_ids: TaskKobjIdsEntry) -> InventoryEntry {
+        InventoryEntry {
+            img_version: IMAGES_V1_1,
+            fdinfo_per_id: Some(true),
+            root_ids: Some(root_ids),
+            ns_per_id: Some(true),
+            lsmtype: Some(Lsmtype::NoLsm as i32),
+            ..Default::default()
+        }
+    }
+
+    /// Why crust cannot restore images with this inventory, if it cannot:
+    /// another format version, or one of the older layouts.
+    pub fn unsupported(&self) -> Option<&'static str> {
+        if self.img_version != IMAGES_V1_1 {
+            Some("the image version is not 1.1 (CRIU 2.x and later)")
+        } else if self.fdinfo_per_id != Some(true) {
+            Some("fd tables are not stored per files id (pre-1.1 layout)")
+        } else if self.ns_per_id != Some(true) {
+            Some("namespaces are not stored per id (pre-1.1 layout)")
+        } else if self.root_ids.is_none() {
+            Some("the root task's ids are missing")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_inventory_is_supported_and_old_layouts_are_not() {
+        let inventory = InventoryEntry::new(TaskKobjIdsEntry::default());
+        assert_eq!(inventory.unsupported(), None);
+        let old = InventoryEntry {
+            fdinfo_per_id: None,
+            ..inventory.clone()
+        };
+        assert!(old.unsupported().is_some());
+        let v1 = InventoryEntry {
+            img_version: 1,
+            ..inventory
+        };
+        assert!(v1.unsupported().is_some());
+    }
+}

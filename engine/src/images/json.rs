@@ -29,6 +29,12 @@ pub(crate) fn hex_bytes<S: Serializer>(value: &[u8], s: S) -> Result<S::Ok, S::E
     s.serialize_str(&out)
 }
 
+/// A byte string shown as text, bytes that are not UTF-8 replaced (socket
+/// names: paths, or abstract names starting with a NUL byte).
+pub(crate) fn lossy_text<S: Serializer>(value: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(value))
+}
+
 /// An optional byte string shown as hex digits when present.
 pub(crate) fn hex_opt_bytes<S: Serializer>(
     value: &Option<Vec<u8>>,

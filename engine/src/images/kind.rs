@@ -36,11 +36,17 @@ pub enum ImageKind {
     FifoData,
     /// `seccomp.img`: seccomp filters of the tree.
     Seccomp,
+    /// `sk-queues.img`: packets queued on sockets.
+    SkQueues,
+    /// `tty-info.img`: state of each terminal.
+    TtyInfo,
+    /// `tty-data.img`: unread terminal input.
+    TtyData,
 }
 
 impl ImageKind {
     /// Every kind, for matching file names.
-    pub const ALL: [ImageKind; 13] = [
+    pub const ALL: [ImageKind; 16] = [
         ImageKind::Inventory,
         ImageKind::Pstree,
         ImageKind::Core,
@@ -54,6 +60,9 @@ impl ImageKind {
         ImageKind::PipesData,
         ImageKind::FifoData,
         ImageKind::Seccomp,
+        ImageKind::SkQueues,
+        ImageKind::TtyInfo,
+        ImageKind::TtyData,
     ];
 
     /// The magics the file starts with, in order: the image's own magic alone
@@ -74,6 +83,9 @@ impl ImageKind {
             ImageKind::PipesData => &[IMG_COMMON_MAGIC, 0x5645_3709],
             ImageKind::FifoData => &[IMG_COMMON_MAGIC, 0x5933_3054],
             ImageKind::Seccomp => &[IMG_COMMON_MAGIC, 0x6441_3049],
+            ImageKind::SkQueues => &[IMG_COMMON_MAGIC, 0x5626_4026],
+            ImageKind::TtyInfo => &[IMG_COMMON_MAGIC, 0x5945_3036],
+            ImageKind::TtyData => &[IMG_COMMON_MAGIC, 0x5941_3026],
         }
     }
 
@@ -93,6 +105,9 @@ impl ImageKind {
             ImageKind::PipesData => "pipes-data",
             ImageKind::FifoData => "fifo-data",
             ImageKind::Seccomp => "seccomp",
+            ImageKind::SkQueues => "sk-queues",
+            ImageKind::TtyInfo => "tty-info",
+            ImageKind::TtyData => "tty-data",
         }
     }
 
@@ -129,6 +144,31 @@ impl ImageName {
     /// An image named by an id, such as `core-TID.img`.
     pub fn with_id(kind: ImageKind, id: u32) -> ImageName {
         ImageName { kind, id: Some(id) }
+    }
+
+    /// `core-TID.img`.
+    pub fn core(tid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Core, tid)
+    }
+
+    /// `ids-PID.img`.
+    pub fn ids(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Ids, pid)
+    }
+
+    /// `mm-PID.img`.
+    pub fn mm(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Mm, pid)
+    }
+
+    /// `fs-PID.img`.
+    pub fn fs(pid: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Fs, pid)
+    }
+
+    /// `fdinfo-FILES_ID.img`: the fd table with that `files_id`.
+    pub fn fdinfo(files_id: u32) -> ImageName {
+        ImageName::with_id(ImageKind::Fdinfo, files_id)
     }
 
     /// Whether the id matches the kind: present exactly when the kind takes one.

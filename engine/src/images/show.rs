@@ -20,6 +20,8 @@ use super::pipe::PipeDataEntry;
 use super::pstree::PstreeEntry;
 use super::reader::ImageReader;
 use super::seccomp::SeccompEntry;
+use super::sk_packet::SkPacketEntry;
+use super::tty::{TtyDataEntry, TtyInfoEntry};
 
 /// Every file of an image directory: known images decoded (pages files only
 /// measured), other files listed as unknown. A file that fails to decode is
@@ -75,8 +77,13 @@ fn decode_entries(
         ImageKind::Fdinfo => to_json::<FdinfoEntry, _>(reader),
         ImageKind::Files => to_json::<FileEntry, _>(reader),
         ImageKind::Fs => to_json::<FsEntry, _>(reader),
-        ImageKind::PipesData | ImageKind::FifoData => pipe_data_to_json(reader),
+        ImageKind::PipesData | ImageKind::FifoData => {
+            with_payload_to_json::<PipeDataEntry, _>(reader, |e| e.bytes)
+        }
         ImageKind::Seccomp => to_json::<SeccompEntry, _>(reader),
+        ImageKind::SkQueues => with_payload_to_json::<SkPacketEntry, _>(reader, |e| e.length),
+        ImageKind::TtyInfo => to_json::<TtyInfoEntry, _>(reader),
+        ImageKind::TtyData => to_json::<TtyDataEntry, _>(reader),
         ImageKind::Pages => Ok(Vec::new()),
     }
 }
@@ -104,12 +111,20 @@ fn pagemap_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, I
 }
 
 /// Each entry with the length of the data that follows it, not the data.
-fn pipe_data_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError> {
+fn with_payload_to_json<M, R>(
+    reader: &mut ImageReader<R>,
+    payload_len: impl Fn(&M) -> u32,
+) -> Result<Vec<Value>, ImageError>
+where
+    M: prost::Message + Default + Serialize,
+    R: Read,
+{
     let mut values = Vec::new();
-    while let Some(entry) = reader.next_entry::<PipeDataEntry>()? {
-        reader.skip_payload(u64::from(entry.bytes))?;
+    while let Some(entry) = reader.next_entry::<M>()? {
+        let len = payload_len(&entry);
+        reader.skip_payload(u64::from(len))?;
         let mut value = value_of(reader.path(), &entry)?;
-        value["extra"] = json!(format!("<{} bytes>", entry.bytes));
+        value["extra"] = json!(format!("<{len} bytes>"));
         values.push(value);
     }
     Ok(values)

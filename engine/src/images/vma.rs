@@ -54,4 +54,8 @@ pub struct VmaEntry {
     #[prost(uint32, optional, tag = "10")]
     #[serde(serialize_with = "json::hex_opt")]
     pub fdflags: Option<u32>,
+    /// crust extension (no CRIU release has it): set on the `[vvar_vclock]`
+    /// area (Linux 6.13+), which CRIU's status bits cannot tell from `[vvar]`.
+    #[prost(bool, optional, tag = "1000")]
+    pub crust_vvar_vclock: Option<bool>,
 }

@@ -95,3 +95,53 @@ impl ImageWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    use crate::images::pipe::PipeDataEntry;
+    use crate::images::scratch::ScratchDir;
+    use crate::images::{ImageDir, ImageKind, ImageName};
+
+    #[test]
+    fn payloads_spliced_from_a_pipe_follow_their_entry() {
+        let scratch = ScratchDir::new("writer-splice");
+        let dir = ImageDir::create(scratch.path()).unwrap();
+        let name = ImageName::fixed(ImageKind::PipesData);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let (rx, tx) = nix::unistd::pipe().unwrap();
+        let feeder = std::thread::spawn({
+            let data = data.clone();
+            move || std::fs::File::from(tx).write_all(&data).unwrap()
+        });
+
+        let mut writer = dir.writer(name).unwrap();
+        let entry = PipeDataEntry {
+            pipe_id: 9,
+            bytes: data.len() as u32,
+            size: None,
+        };
+        writer.write_entry(&entry).unwrap();
+        writer.splice_payload(rx.as_fd(), data.len()).unwrap();
+        writer
+            .write_entry(&PipeDataEntry {
+                pipe_id: 10,
+                bytes: 2,
+                size: None,
+            })
+            .unwrap();
+        writer.write_payload(b"ok").unwrap();
+        writer.finish().unwrap();
+        feeder.join().unwrap();
+
+        let mut reader = dir.reader(name).unwrap();
+        let first: PipeDataEntry = reader.next_entry().unwrap().unwrap();
+        assert_eq!(first, entry);
+        assert!(reader.read_payload(u64::from(first.bytes)).unwrap() == data);
+        let second: PipeDataEntry = reader.next_entry().unwrap().unwrap();
+        assert_eq!(reader.read_payload(u64::from(second.bytes)).unwrap(), b"ok");
+        assert_eq!(reader.remaining(), 0);
+    }
+}

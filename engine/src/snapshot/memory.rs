@@ -126,7 +126,7 @@ pub struct MmFields {
 }
 
 /// The whole address space.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemorySnapshot {
     /// Areas, sorted by address.
     pub vmas: Vec<VmaSnapshot>,

@@ -90,7 +90,7 @@ pub struct Rlimit {
 }
 
 /// Everything saved of one process.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSnapshot {
     /// The process id.
     pub pid: i32,

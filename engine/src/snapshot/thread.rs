@@ -44,7 +44,7 @@ impl PendingSignal {
 }
 
 /// Everything saved of one thread.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadSnapshot {
     /// Thread id (the leader's equals the pid).
     pub tid: i32,

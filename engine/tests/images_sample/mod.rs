@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
 use engine::images::core::{CoreEntry, TaskKobjIdsEntry};
 use engine::images::fdinfo::{FdinfoEntry, FileEntry};
@@ -14,15 +15,19 @@ use engine::images::mm::MmEntry;
 use engine::images::pipe::PipeDataEntry;
 use engine::images::pstree::PstreeEntry;
 use engine::images::seccomp::{SeccompEntry, SeccompFilter};
+use engine::images::sk_packet::SkPacketEntry;
+use engine::images::tty::{TtyDataEntry, TtyInfoEntry};
 use engine::images::{ImageDir, ImageKind, ImageName, PAGE_SIZE};
 
 mod core;
 mod files;
 mod mm;
+mod special;
 
 use self::core::{leader_core, task_core, thread_core};
 use files::{fdinfo, files};
 use mm::{child_mm, leader_mm};
+use special::{sk_queue, special_fds, special_files, tty_info, QUEUED};
 
 pub const LEADER: u32 = 4100;
 pub const THREAD: u32 = 4101;
@@ -52,6 +57,9 @@ pub struct Sample {
     pub fdinfo: Vec<FdinfoEntry>,
     pub fs: FsEntry,
     pub seccomp: SeccompEntry,
+    pub sk_queue: SkPacketEntry,
+    pub tty_info: TtyInfoEntry,
+    pub tty_data: TtyDataEntry,
     /// (vaddr, bytes) of the leader's stored memory runs.
     pub page_runs: Vec<(u64, Vec<u8>)>,
 }
@@ -92,8 +100,14 @@ impl Sample {
             ids,
             mm: leader_mm(),
             child_mm: child_mm(),
-            files: files(),
-            fdinfo: fdinfo(),
+            files: files().into_iter().chain(special_files()).collect(),
+            fdinfo: fdinfo().into_iter().chain(special_fds()).collect(),
+            sk_queue: sk_queue(),
+            tty_info: tty_info(),
+            tty_data: TtyDataEntry {
+                tty_id: special::TTY_INFO_ID,
+                data: b"ls\n".to_vec(),
+            },
             fs: FsEntry {
                 cwd_id: CWD_ID,
                 root_id: ROOT_ID,
@@ -143,11 +157,24 @@ impl Sample {
             .unwrap();
         self.write_pipes_data(dir);
         self.write_leader_pages(dir);
+        self.write_terminal_and_queues(dir);
         let mut child_pages = dir.pages_writer(CHILD, 2).unwrap();
         child_pages
             .write_pages(0x60_2000, &pattern(1, 0x33))
             .unwrap();
         child_pages.finish().unwrap();
+    }
+
+    fn write_terminal_and_queues(&self, dir: &ImageDir) {
+        let fixed = ImageName::fixed;
+        dir.write_one(fixed(ImageKind::TtyInfo), &self.tty_info)
+            .unwrap();
+        dir.write_one(fixed(ImageKind::TtyData), &self.tty_data)
+            .unwrap();
+        let mut queues = dir.writer(fixed(ImageKind::SkQueues)).unwrap();
+        queues.write_entry(&self.sk_queue).unwrap();
+        queues.write_payload(QUEUED).unwrap();
+        queues.finish().unwrap();
     }
 
     fn write_pipes_data(&self, dir: &ImageDir) {
@@ -207,4 +234,30 @@ fn ids() -> TaskKobjIdsEntry {
         cgroup_ns_id: Some(8),
         time_ns_id: Some(9),
     }
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("crust-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Scratch(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the sample dump into `dir` and commits it.
+pub fn write_sample(dir: &Path) -> Sample {
+    let sample = Sample::new();
+    let images = ImageDir::create(dir).expect("create image dir");
+    sample.write(&images);
+    images.commit().expect("commit");
+    sample
 }

@@ -57,7 +57,7 @@ impl PagesReader {
             .ok_or_else(|| ImageError::MissingEntry {
                 path: pagemap.path().into(),
             })?;
-        let runs = read_runs(&mut pagemap)?;
+        let (runs, expected) = read_runs(&mut pagemap)?;
         let pages_path = pages_path(head.pages_id);
         let open_err = |source| ImageError::OpenFile {
             path: pages_path.clone(),
@@ -65,11 +65,6 @@ impl PagesReader {
         };
         let pages = File::open(&pages_path).map_err(open_err)?;
         let actual = pages.metadata().map_err(open_err)?.len();
-        let expected = runs
-            .iter()
-            .filter(|r| r.file_offset.is_some())
-            .map(PageRun::len)
-            .sum();
         if actual != expected {
             return Err(ImageError::PagesLength {
                 path: pages_path,
@@ -132,8 +127,9 @@ impl PagesReader {
 }
 
 /// Reads and checks the pagemap entries after the head: page aligned, not
-/// empty, not wrapping, in increasing non-overlapping order.
-fn read_runs<R: Read>(pagemap: &mut ImageReader<R>) -> Result<Vec<PageRun>, ImageError> {
+/// empty, not wrapping, in increasing non-overlapping order. Returns them
+/// with the length the pages file must have.
+fn read_runs<R: Read>(pagemap: &mut ImageReader<R>) -> Result<(Vec<PageRun>, u64), ImageError> {
     let mut runs = Vec::new();
     let (mut next_vaddr, mut file_offset) = (0u64, 0u64);
     while let Some(entry) = pagemap.next_entry::<PagemapEntry>()? {
@@ -173,7 +169,7 @@ fn read_runs<R: Read>(pagemap: &mut ImageReader<R>) -> Result<Vec<PageRun>, Imag
             file_offset: offset,
         });
     }
-    Ok(runs)
+    Ok((runs, file_offset))
 }
 
 #[cfg(test)]

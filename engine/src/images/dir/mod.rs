@@ -5,8 +5,10 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::BufReader;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::error::ImageError;
+use super::inventory::InventoryEntry;
 use super::kind::{ImageKind, ImageName};
 use super::pages::{PagesReader, PagesWriter};
 use super::reader::ImageReader;
@@ -63,11 +65,8 @@ impl ImageDir {
         if !replace && holds_dump(path) {
             return Err(ImageError::DumpExists { path: path.into() });
         }
-        let staging = path.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        // Left over by a crashed dump of a process that had our pid: ours now.
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|source| create_err(&staging, source))?;
-        }
+        remove_abandoned_staging(path);
+        let staging = path.join(staging_name());
         DirBuilder::new()
             .mode(0o700)
             .create(&staging)
@@ -146,6 +145,19 @@ impl ImageDir {
     /// Reads the only entry of an image.
     pub fn read_one<M: prost::Message + Default>(&self, name: ImageName) -> Result<M, ImageError> {
         self.reader(name)?.read_one()
+    }
+
+    /// Reads `inventory.img` and checks that crust can restore its layout.
+    pub fn read_inventory(&self) -> Result<InventoryEntry, ImageError> {
+        let name = ImageName::fixed(ImageKind::Inventory);
+        let inventory: InventoryEntry = self.read_one(name)?;
+        match inventory.unsupported() {
+            Some(problem) => Err(ImageError::UnsupportedInventory {
+                path: self.file_path(name),
+                problem,
+            }),
+            None => Ok(inventory),
+        }
     }
 
     /// Reads a task's pagemap and checks its pages file against it.
@@ -237,6 +249,46 @@ impl Drop for ImageDir {
     }
 }
 
+/// `.crust-partial-PID-N`: unique among the dumps of this process, and
+/// naming the process so that leftovers of a dead one can be recognised.
+fn staging_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{STAGING_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Removes staging directories left in `dir` by dumps whose process died
+/// before committing or cleaning up (killed, crashed). Best effort: a
+/// leftover that cannot be removed only costs space.
+fn remove_abandoned_staging(dir: &Path) {
+    let Ok(dirents) = fs::read_dir(dir) else {
+        return;
+    };
+    for dirent in dirents.flatten() {
+        let name = dirent.file_name();
+        let Some(owner) = name.to_str().and_then(staging_owner) else {
+            continue;
+        };
+        if Path::new("/proc").join(owner.to_string()).exists() {
+            continue;
+        }
+        let path = dirent.path();
+        log::debug!(
+            "removing {} left by dead dump process {owner}",
+            path.display()
+        );
+        if let Err(err) = fs::remove_dir_all(&path) {
+            log::warn!("cannot remove abandoned dump {}: {err}", path.display());
+        }
+    }
+}
+
+/// The pid in a staging directory's name.
+fn staging_owner(name: &str) -> Option<u32> {
+    let (pid, _) = name.strip_prefix(STAGING_PREFIX)?.split_once('-')?;
+    pid.parse().ok()
+}
+
 fn holds_dump(dir: &Path) -> bool {
     dir.join(ImageName::fixed(ImageKind::Inventory).to_string())
         .exists()
@@ -283,131 +335,4 @@ fn remove_old_dump(dir: &Path) -> Result<(), ImageError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-    use crate::images::fs::FsEntry;
-    use crate::images::scratch::ScratchDir;
-
-    fn inventory() -> ImageName {
-        ImageName::fixed(ImageKind::Inventory)
-    }
-
-    fn fs_image(pid: u32) -> ImageName {
-        ImageName::with_id(ImageKind::Fs, pid)
-    }
-
-    fn entry(umask: u32) -> FsEntry {
-        FsEntry {
-            cwd_id: 1,
-            root_id: 2,
-            umask: Some(umask),
-        }
-    }
-
-    /// Writes a dump of one fs image (and an inventory) and commits it.
-    fn dump(dir: ImageDir, pid: u32, umask: u32) -> Result<(), ImageError> {
-        dir.write_one(fs_image(pid), &entry(umask))?;
-        dir.write_one(
-            inventory(),
-            &crate::images::inventory::InventoryEntry::default(),
-        )?;
-        dir.commit()
-    }
-
-    fn names_in(path: &Path) -> Vec<String> {
-        let mut names: Vec<_> = fs::read_dir(path)
-            .unwrap()
-            .map(|d| d.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn a_dropped_dump_leaves_nothing_behind() {
-        let scratch = ScratchDir::new("dir-drop");
-        let dir = ImageDir::create(scratch.path()).unwrap();
-        dir.write_one(fs_image(5), &entry(0)).unwrap();
-        drop(dir);
-        assert!(names_in(scratch.path()).is_empty());
-    }
-
-    #[test]
-    fn commit_moves_private_files_into_place() {
-        let scratch = ScratchDir::new("dir-commit");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0o022).unwrap();
-        assert_eq!(names_in(scratch.path()), ["fs-5.img", "inventory.img"]);
-        let mode = fs::metadata(scratch.path().join("fs-5.img"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let read: FsEntry = ImageDir::open(scratch.path())
-            .unwrap()
-            .read_one(fs_image(5))
-            .unwrap();
-        assert_eq!(read, entry(0o022));
-    }
-
-    #[test]
-    fn an_existing_dump_is_kept_unless_replacing() {
-        let scratch = ScratchDir::new("dir-replace");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0).unwrap();
-        fs::write(scratch.path().join("notes.txt"), "mine").unwrap();
-        let err = ImageDir::create(scratch.path()).unwrap_err();
-        assert!(matches!(err, ImageError::DumpExists { .. }), "{err}");
-
-        dump(ImageDir::create_replacing(scratch.path()).unwrap(), 6, 0).unwrap();
-        assert_eq!(
-            names_in(scratch.path()),
-            ["fs-6.img", "inventory.img", "notes.txt"]
-        );
-    }
-
-    #[test]
-    fn a_dump_committed_meanwhile_is_not_overwritten() {
-        let scratch = ScratchDir::new("dir-race");
-        let first = ImageDir::create(scratch.path()).unwrap();
-        first.write_one(fs_image(5), &entry(0)).unwrap();
-        fs::write(scratch.path().join("inventory.img"), b"someone else's").unwrap();
-        let err = first.commit().unwrap_err();
-        assert!(matches!(err, ImageError::DumpExists { .. }), "{err}");
-        assert_eq!(names_in(scratch.path()), ["inventory.img"]);
-    }
-
-    #[test]
-    fn an_opened_dump_is_read_only() {
-        let scratch = ScratchDir::new("dir-read-only");
-        dump(ImageDir::create(scratch.path()).unwrap(), 5, 0).unwrap();
-        let dir = ImageDir::open(scratch.path()).unwrap();
-        let err = dir.writer(fs_image(7)).err().unwrap();
-        assert!(matches!(err, ImageError::ReadOnly { .. }), "{err}");
-        assert!(matches!(dir.commit(), Err(ImageError::ReadOnly { .. })));
-    }
-
-    #[test]
-    fn names_must_match_their_kind() {
-        let scratch = ScratchDir::new("dir-names");
-        let dir = ImageDir::create(scratch.path()).unwrap();
-        let bad = [
-            ImageName {
-                kind: ImageKind::Core,
-                id: None,
-            },
-            ImageName::with_id(ImageKind::Pstree, 1),
-        ];
-        for name in bad {
-            let err = dir.writer(name).err().unwrap();
-            assert!(matches!(err, ImageError::NameMismatch { .. }), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_missing_dump_cannot_be_opened() {
-        let scratch = ScratchDir::new("dir-missing");
-        let err = ImageDir::open(scratch.path()).unwrap_err();
-        assert!(matches!(err, ImageError::ReadDir { .. }), "{err}");
-    }
-}
+mod tests;

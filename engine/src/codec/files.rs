@@ -1,0 +1,265 @@
+//! Open files: `files.img` (each file once, by id: regular files,
+//! directories and character devices as `reg`, pipe ends as `pipe`) and
+//! `fdinfo-N.img` (fd number → file id, with FD_CLOEXEC).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::error::{fit, narrow, CodecError};
+use crate::images::fdinfo::{FdTypes, FdinfoEntry, FileEntry};
+use crate::images::fown::FownEntry;
+use crate::images::pipe::PipeEntry;
+use crate::images::regfile::RegFileEntry;
+use crate::images::{ImageDir, ImageKind, ImageName};
+use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile};
+
+/// `fdinfo_entry.flags`: the fd's FD_CLOEXEC bit.
+const FD_CLOEXEC: u32 = 1;
+
+/// A directory the task holds as cwd or root: a regular-file entry opened
+/// read-only as a directory.
+pub(crate) fn directory_entry(id: u32, path: &str) -> FileEntry {
+    let reg = RegFileEntry {
+        id,
+        flags: libc::O_RDONLY as u32 | libc::O_DIRECTORY as u32,
+        pos: 0,
+        fown: FownEntry::default(),
+        name: path.to_owned(),
+        ..Default::default()
+    };
+    FileEntry {
+        r#type: FdTypes::Reg as i32,
+        id,
+        reg: Some(reg),
+        ..Default::default()
+    }
+}
+
+/// Writes `files.img` (the snapshot's files, then `extra` entries) and
+/// `fdinfo-FILES_ID.img`.
+pub(crate) fn write_files(
+    dir: &ImageDir,
+    process: &ProcessSnapshot,
+    files_id: u32,
+    extra: &[FileEntry],
+) -> Result<(), CodecError> {
+    let mut entries: Vec<FileEntry> = process.files.iter().map(file_entry).collect();
+    entries.extend_from_slice(extra);
+    dir.write_entries(ImageName::fixed(ImageKind::Files), &entries)?;
+
+    let kinds: HashMap<u32, i32> = entries.iter().map(|e| (e.id, e.r#type)).collect();
+    let fds = process
+        .fds
+        .iter()
+        .map(|fd| fdinfo_entry(process.pid, fd, &kinds))
+        .collect::<Result<Vec<_>, _>>()?;
+    dir.write_entries(ImageName::with_id(ImageKind::Fdinfo, files_id), &fds)?;
+    Ok(())
+}
+
+fn file_entry(file: &FileSnapshot) -> FileEntry {
+    match file {
+        FileSnapshot::Regular { id, file } => FileEntry {
+            r#type: FdTypes::Reg as i32,
+            id: *id,
+            reg: Some(RegFileEntry {
+                id: *id,
+                flags: file.flags,
+                pos: file.pos,
+                fown: FownEntry::default(),
+                name: file.path.clone(),
+                size: Some(file.size),
+                mode: Some(file.mode),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        FileSnapshot::Pipe { id, pipe } => FileEntry {
+            r#type: FdTypes::Pipe as i32,
+            id: *id,
+            pipe: Some(PipeEntry {
+                id: *id,
+                pipe_id: pipe.pipe_id,
+                flags: pipe.flags,
+                fown: FownEntry::default(),
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+fn fdinfo_entry(
+    pid: i32,
+    fd: &FdSnapshot,
+    kinds: &HashMap<u32, i32>,
+) -> Result<FdinfoEntry, CodecError> {
+    let kind = kinds
+        .get(&fd.file_id)
+        .copied()
+        .ok_or(CodecError::Unrepresentable {
+            pid,
+            what: "file id of an fd",
+            value: fd.file_id.into(),
+            why: "no file of the snapshot has this id",
+        })?;
+    Ok(FdinfoEntry {
+        id: fd.file_id,
+        flags: if fd.cloexec { FD_CLOEXEC } else { 0 },
+        r#type: kind,
+        fd: fit(pid, "fd number", fd.fd)?,
+        xattr_security_selinux: None,
+    })
+}
+
+/// The files of `files.img`, in image order.
+pub(crate) struct ReadFiles {
+    pub files: Vec<FileSnapshot>,
+}
+
+impl ReadFiles {
+    /// The regular file `id` names, for a reference from `referrer`.
+    pub(crate) fn regular(
+        &self,
+        referrer_path: &Path,
+        referrer: &'static str,
+        id: u32,
+    ) -> Result<&RegularFile, CodecError> {
+        self.files
+            .iter()
+            .find_map(|f| match f {
+                FileSnapshot::Regular { id: i, file } if *i == id => Some(file),
+                _ => None,
+            })
+            .ok_or(CodecError::UnknownFileId {
+                path: referrer_path.into(),
+                referrer,
+                id,
+                expected: "a regular file",
+            })
+    }
+}
+
+/// Reads `files.img`.
+pub(crate) fn read_files(dir: &ImageDir) -> Result<ReadFiles, CodecError> {
+    let name = ImageName::fixed(ImageKind::Files);
+    let path = dir.file_path(name);
+    let entries: Vec<FileEntry> = dir.read_entries(name)?;
+    let mut seen = HashSet::new();
+    let mut files = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if !seen.insert(entry.id) {
+            let id = entry.id.into();
+            return Err(CodecError::DuplicateId {
+                path,
+                what: "file id",
+                id,
+            });
+        }
+        files.push(read_file(&path, entry)?);
+    }
+    Ok(ReadFiles { files })
+}
+
+fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> {
+    let id = entry.id;
+    let bad = |why| CodecError::BadFile {
+        path: path.into(),
+        id,
+        kind: type_name(entry.r#type),
+        why,
+    };
+    match FdTypes::try_from(entry.r#type) {
+        Ok(FdTypes::Reg) => {
+            let reg = entry.reg.as_ref().ok_or(bad("has no reg member"))?;
+            if reg.id != id {
+                return Err(bad("has a reg member of another id"));
+            }
+            if !reg.name.starts_with('/') || reg.name.contains('\0') {
+                return Err(bad("has a path that is not absolute"));
+            }
+            let file = RegularFile {
+                path: reg.name.clone(),
+                flags: reg.flags,
+                pos: reg.pos,
+                size: reg.size.unwrap_or(0),
+                mode: reg.mode.unwrap_or(0),
+            };
+            Ok(FileSnapshot::Regular { id, file })
+        }
+        Ok(FdTypes::Pipe) => {
+            let pipe = entry.pipe.as_ref().ok_or(bad("has no pipe member"))?;
+            if pipe.id != id {
+                return Err(bad("has a pipe member of another id"));
+            }
+            let pipe = PipeSnapshot {
+                pipe_id: pipe.pipe_id,
+                flags: pipe.flags,
+            };
+            Ok(FileSnapshot::Pipe { id, pipe })
+        }
+        _ => Err(bad("is a kind of file crust does not restore")),
+    }
+}
+
+/// CRIU's name of a file type, for errors.
+fn type_name(kind: i32) -> String {
+    match FdTypes::try_from(kind) {
+        Ok(kind) => format!("{kind:?}").to_uppercase(),
+        Err(_) => format!("type {kind}"),
+    }
+}
+
+/// Reads `fdinfo-FILES_ID.img`: every fd must name a file of `files`, as
+/// the kind of file the fd says it is.
+pub(crate) fn read_fds(
+    dir: &ImageDir,
+    files_id: u32,
+    files: &ReadFiles,
+) -> Result<Vec<FdSnapshot>, CodecError> {
+    let name = ImageName::with_id(ImageKind::Fdinfo, files_id);
+    let path = dir.file_path(name);
+    let entries: Vec<FdinfoEntry> = dir.read_entries(name)?;
+    let kinds: HashMap<u32, i32> = files
+        .files
+        .iter()
+        .map(|f| match f {
+            FileSnapshot::Regular { id, .. } => (*id, FdTypes::Reg as i32),
+            FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut fds = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if kinds.get(&entry.id) != Some(&entry.r#type) {
+            return Err(CodecError::UnknownFileId {
+                path,
+                referrer: "an fd",
+                id: entry.id,
+                expected: "the kind of file the fd says",
+            });
+        }
+        if entry.flags & !FD_CLOEXEC != 0 {
+            let value = entry.flags.into();
+            return Err(CodecError::OutOfRange {
+                path,
+                what: "fd flags",
+                value,
+            });
+        }
+        let fd: i32 = narrow(&path, "fd number", entry.fd)?;
+        if !seen.insert(fd) {
+            let id = entry.fd.into();
+            return Err(CodecError::DuplicateId {
+                path,
+                what: "fd",
+                id,
+            });
+        }
+        fds.push(FdSnapshot {
+            fd,
+            file_id: entry.id,
+            cloexec: entry.flags & FD_CLOEXEC != 0,
+        });
+    }
+    Ok(fds)
+}

@@ -1,0 +1,113 @@
+//! `fs-PID.img` (cwd and root as ids of directory entries in files.img,
+//! umask) and `pipes-data.img` (each pipe's queued bytes, right after its
+//! `pipe_data_entry`).
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+
+use super::error::{check_range, fit, CodecError};
+use super::files::ReadFiles;
+use crate::images::fs::FsEntry;
+use crate::images::pipe::PipeDataEntry;
+use crate::images::{ImageDir, ImageError, ImageKind, ImageName};
+use crate::snapshot::ProcessSnapshot;
+
+/// Most pipes with queued data crust reads for one task.
+const MAX_PIPES: usize = 1 << 16;
+
+/// Writes `fs-PID.img` naming the cwd and root entries `cwd_id`, `root_id`.
+pub(crate) fn write_fs(
+    dir: &ImageDir,
+    process: &ProcessSnapshot,
+    cwd_id: u32,
+    root_id: u32,
+) -> Result<(), CodecError> {
+    let entry = FsEntry {
+        cwd_id,
+        root_id,
+        umask: Some(process.umask),
+    };
+    let pid = fit(process.pid, "pid", process.pid)?;
+    dir.write_one(ImageName::with_id(ImageKind::Fs, pid), &entry)?;
+    Ok(())
+}
+
+/// Writes `pipes-data.img`: an entry per pipe, its bytes after it.
+pub(crate) fn write_pipe_data(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), CodecError> {
+    let mut writer = dir.writer(ImageName::fixed(ImageKind::PipesData))?;
+    for (pipe_id, data) in &process.pipe_data {
+        let entry = PipeDataEntry {
+            pipe_id: *pipe_id,
+            bytes: fit(process.pid, "pipe data length", data.len() as u64)?,
+            size: None,
+        };
+        writer.write_entry(&entry)?;
+        writer.write_payload(data)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// The task's filesystem context read back.
+pub(crate) struct ReadFs {
+    pub cwd_id: u32,
+    pub root_id: u32,
+    pub cwd: String,
+    pub root: String,
+    pub umask: u32,
+}
+
+/// Reads `fs-PID.img` and resolves its directories in `files`.
+pub(crate) fn read_fs(dir: &ImageDir, pid: i32, files: &ReadFiles) -> Result<ReadFs, CodecError> {
+    let name = ImageName::with_id(ImageKind::Fs, u32::try_from(pid).unwrap_or(0));
+    let path = dir.file_path(name);
+    let entry: FsEntry = dir.read_one(name)?;
+    let umask = entry.umask.ok_or(CodecError::MissingField {
+        path: path.clone(),
+        what: "umask",
+    })?;
+    Ok(ReadFs {
+        cwd_id: entry.cwd_id,
+        root_id: entry.root_id,
+        cwd: files.regular(&path, "cwd_id", entry.cwd_id)?.path.clone(),
+        root: files.regular(&path, "root_id", entry.root_id)?.path.clone(),
+        umask: check_range(&path, "umask", umask, 0..=0o777)?,
+    })
+}
+
+/// Reads `pipes-data.img`, if the dump has one (CRIU writes it only when
+/// some pipe holds data).
+pub(crate) fn read_pipe_data(dir: &ImageDir) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
+    let name = ImageName::fixed(ImageKind::PipesData);
+    let path = dir.file_path(name);
+    let mut reader = match dir.reader(name) {
+        Ok(reader) => reader,
+        Err(ImageError::OpenFile { source, .. }) if source.kind() == ErrorKind::NotFound => {
+            return Ok(Vec::new())
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut seen = HashSet::new();
+    let mut pipes = Vec::new();
+    while let Some(entry) = reader.next_entry::<PipeDataEntry>()? {
+        if pipes.len() == MAX_PIPES {
+            return Err(CodecError::BadLength {
+                path,
+                what: "pipe data entries",
+                found: MAX_PIPES + 1,
+                expected: MAX_PIPES,
+            });
+        }
+        if !seen.insert(entry.pipe_id) {
+            let id = entry.pipe_id.into();
+            return Err(CodecError::DuplicateId {
+                path,
+                what: "pipe id",
+                id,
+            });
+        }
+        let data = reader.read_payload(entry.bytes.into())?;
+        pipes.push((entry.pipe_id, data));
+    }
+    Ok(pipes)
+}
