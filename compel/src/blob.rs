@@ -377,4 +377,6 @@ fn symbols(elf: &Elf<'_>, base: u64) -> Vec<(String, u64)> {
 }
 
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod tests;

@@ -1,11 +1,9 @@
 use super::*;
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 
-#[path = "../../../parasite/src/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
+use crate::infect::protocol;
 
-fn blob() -> Blob {
+pub(super) fn blob() -> Blob {
     parasite().expect("the built-in parasite parses")
 }
 
