@@ -15,6 +15,9 @@ use goblin::elf::Elf;
 /// Page size the image is rounded to.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// Largest image accepted; the real blob is a few pages.
+pub const MAX_IMAGE_SIZE: u64 = 16 << 20;
+
 /// The parasite ELF, as built by `build.rs`.
 static PARASITE_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/parasite.elf"));
 
@@ -40,7 +43,7 @@ pub enum BlobError {
     #[error("blob ELF has no loadable segment")]
     NoLoadSegment,
     /// A segment's file bytes lie outside the file or exceed its memory size.
-    #[error("segment at {vaddr:#x} has file bytes {offset:#x}+{filesz:#x} outside the file or its memsz")]
+    #[error("segment at {vaddr:#x}: file bytes {offset:#x}+{filesz:#x} outside file or memsz")]
     SegmentOutOfFile {
         /// `p_vaddr`.
         vaddr: u64,
@@ -56,6 +59,12 @@ pub enum BlobError {
         vaddr: u64,
         /// `p_memsz`.
         memsz: u64,
+    },
+    /// The segments span more than [`MAX_IMAGE_SIZE`].
+    #[error("blob image of {size:#x} bytes exceeds the {MAX_IMAGE_SIZE:#x}-byte limit")]
+    ImageTooLarge {
+        /// Span of the loadable segments.
+        size: u64,
     },
     /// The entry point is outside every segment.
     #[error("entry point {entry:#x} is outside the image")]
@@ -155,8 +164,8 @@ impl Blob {
         let elf = Elf::parse(bytes)?;
         check_header(&elf)?;
         let base = lowest_vaddr(&elf)?;
-        let segments = segments(&elf, bytes, base)?;
         let image_size = image_size(&elf, base)?;
+        let segments = segments(&elf, bytes, base)?;
         let entry = elf.entry.wrapping_sub(base);
         if elf.entry < base || entry >= image_size {
             return Err(BlobError::EntryOutsideImage { entry: elf.entry });
@@ -301,11 +310,10 @@ fn image_size(elf: &Elf<'_>, base: u64) -> Result<u64, BlobError> {
         let seg_end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or(overflow)?;
         end = end.max(seg_end - base);
     }
-    let overflow = BlobError::SegmentOverflow {
-        vaddr: base,
-        memsz: end,
-    };
-    end.checked_next_multiple_of(PAGE_SIZE).ok_or(overflow)
+    if end > MAX_IMAGE_SIZE {
+        return Err(BlobError::ImageTooLarge { size: end });
+    }
+    Ok(end.next_multiple_of(PAGE_SIZE))
 }
 
 fn segments(elf: &Elf<'_>, bytes: &[u8], base: u64) -> Result<Vec<Segment>, BlobError> {

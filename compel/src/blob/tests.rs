@@ -143,3 +143,25 @@ fn garbage_is_an_error_not_a_panic() {
         Err(BlobError::Parse(_))
     ));
 }
+
+use proptest::collection::vec as edits_of;
+use proptest::num::u8::ANY as ANY_BYTE;
+
+proptest::proptest! {
+    /// Hostile bytes: any few overwritten bytes of the real blob give an
+    /// error or a blob that lays out within its own bounds, never a panic.
+    #[test]
+    fn corrupted_blobs_never_panic(
+        edits in edits_of((0usize..PARASITE_ELF.len(), ANY_BYTE), 1..8),
+    ) {
+        let mut bytes = PARASITE_ELF.to_vec();
+        for (at, value) in edits {
+            bytes[at] = value;
+        }
+        if let Ok(blob) = Blob::parse(&bytes) {
+            proptest::prop_assert!(blob.image_size() <= MAX_IMAGE_SIZE);
+            let mut image = vec![0u8; blob.image_size() as usize];
+            let _ = blob.image_for(0x7f00_0000_0000, &mut image);
+        }
+    }
+}
