@@ -1,6 +1,7 @@
 //! compel: seize a live task, run syscalls in it, load a parasite, cure it.
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod ptrace;
 pub mod remote;
 pub mod restart;

@@ -9,7 +9,7 @@
 
 use arch::x86_64::{nr, sigframe::SIGRETURN_RSP_OFFSET};
 
-use crate::raw::syscall2;
+use crate::raw::{syscall2, syscall4};
 use crate::Errno;
 
 /// Mirror of the kernel's `stack_t`, as sigaltstack reads and writes it.
@@ -73,6 +73,33 @@ pub fn getitimer(which: i32, curr: &mut Itimerval) -> Result<usize, Errno> {
     Errno::result(unsafe { syscall2(nr::GETITIMER, which as usize, curr) })
 }
 
+/// `SIGPIPE`.
+pub const SIGPIPE: u32 = 13;
+
+/// Mirror of the kernel's `struct timespec` (64-bit).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timespec {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: i64,
+}
+
+/// `rt_sigtimedwait(set, NULL, {0, 0}, 8)`: takes one pending signal of
+/// `set` (bit `n - 1` for signal `n`) off the thread or process queue
+/// without waiting. Returns its number; `EAGAIN` if none is pending.
+pub fn sigtimedwait_now(set: u64) -> Result<usize, Errno> {
+    let zero = Timespec::default();
+    let (set, zero) = (
+        &set as *const u64 as usize,
+        &zero as *const Timespec as usize,
+    );
+    // SAFETY: the kernel reads an 8-byte sigset and a timespec, both on our
+    // stack for the duration of the call, and writes no siginfo (NULL).
+    Errno::result(unsafe { syscall4(nr::RT_SIGTIMEDWAIT, set, 0, zero, 8) })
+}
+
 /// Restores the thread from the rt_sigframe at `frame`: switches the stack
 /// to `frame + 8` (as after a handler's `ret`) and calls `rt_sigreturn`.
 ///
@@ -123,6 +150,11 @@ mod tests {
         assert_eq!(ours.ss_sp, theirs.ss_sp as u64);
         assert_eq!(ours.ss_flags, theirs.ss_flags);
         assert_eq!(ours.ss_size, theirs.ss_size as u64);
+    }
+
+    #[test]
+    fn nothing_pending_means_eagain() {
+        assert_eq!(sigtimedwait_now(1 << (SIGPIPE - 1)), Err(Errno::EAGAIN));
     }
 
     #[test]

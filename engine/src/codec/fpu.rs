@@ -39,14 +39,14 @@ struct ComponentKind {
     index: u32,
     name: &'static str,
     member: Member,
-    /// Bytes CRIU keeps of it (MPX's BNDCSR keeps its 16 meaningful bytes).
+    /// Bytes CRIU keeps of it: the size of compel's struct for it.
     stored: usize,
 }
 
 const KINDS: [ComponentKind; 7] = [
     kind(2, "AVX YMM_Hi128", Member::YmmhSpace, 256),
     kind(3, "MPX BNDREGS", Member::BndregState, 64),
-    kind(4, "MPX BNDCSR", Member::BndcsrState, 16),
+    kind(4, "MPX BNDCSR", Member::BndcsrState, 64),
     kind(5, "AVX-512 opmask", Member::OpmaskReg, 64),
     kind(6, "AVX-512 ZMM_Hi256", Member::ZmmUpper, 512),
     kind(7, "AVX-512 Hi16_ZMM", Member::Hi16Zmm, 1024),

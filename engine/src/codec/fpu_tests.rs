@@ -56,7 +56,7 @@ fn every_component_round_trips() {
     let fpregs = split(7, &area, &layout).unwrap();
     let xsave = fpregs.xsave.as_ref().unwrap();
     assert_eq!(xsave.ymmh_space.len(), 64);
-    assert_eq!(xsave.bndcsr_state.len(), 2);
+    assert_eq!(xsave.bndcsr_state.len(), 8);
     assert_eq!(xsave.hi16_zmm.len(), 128);
     assert_eq!(xsave.pkru.len(), 2);
     assert_eq!(fpregs.st_space.len(), 32);

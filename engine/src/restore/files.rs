@@ -56,11 +56,14 @@ impl HostFiles {
             let fd = match file {
                 FileSnapshot::Regular { file, id } => open_regular(pid, file, mapped.contains(id))?,
                 FileSnapshot::Pipe { pipe, .. } => {
-                    if !pipes.contains_key(&pipe.pipe_id) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        pipes.entry(pipe.pipe_id)
+                    {
                         let data = process.pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
-                        let ends =
-                            make_pipe(pid, data.map(|(_, d)| d.as_slice()).unwrap_or_default())?;
-                        pipes.insert(pipe.pipe_id, ends);
+                        slot.insert(make_pipe(
+                            pid,
+                            data.map(|(_, d)| d.as_slice()).unwrap_or_default(),
+                        )?);
                     }
                     let (read, write) = &pipes[&pipe.pipe_id];
                     let end = if pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 {

@@ -77,8 +77,8 @@ impl VmaSnapshot {
 
     /// Whether saved pages may belong to this area.
     pub fn holds_saved_pages(&self) -> bool {
-        !self.is_kernel_special()
-            && !(self.is_shared() && matches!(self.backing, VmaBacking::File { .. }))
+        let shared_file = self.is_shared() && matches!(self.backing, VmaBacking::File { .. });
+        !self.is_kernel_special() && !shared_file
     }
 }
 
@@ -154,7 +154,7 @@ impl MemorySnapshot {
             if vma.start >= vma.end {
                 return Err(bad(vma, "it is empty or reversed"));
             }
-            if vma.start % PAGE_SIZE != 0 || vma.end % PAGE_SIZE != 0 {
+            if !vma.start.is_multiple_of(PAGE_SIZE) || !vma.end.is_multiple_of(PAGE_SIZE) {
                 return Err(bad(vma, "it is not page aligned"));
             }
             if vma.end > TASK_SIZE && vma.backing != VmaBacking::Vsyscall {
@@ -181,7 +181,7 @@ impl MemorySnapshot {
             .checked_mul(PAGE_SIZE)
             .and_then(|len| run.addr.checked_add(len))
             .ok_or(stray(u64::MAX))?;
-        if run.pages == 0 || run.addr % PAGE_SIZE != 0 {
+        if run.pages == 0 || !run.addr.is_multiple_of(PAGE_SIZE) {
             return Err(stray(end));
         }
         // A run may span several adjacent areas; every page must be covered.

@@ -15,7 +15,10 @@ pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 pub use memory::{
     MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot, PAGE_SIZE, TASK_SIZE,
 };
-pub use process::{Credentials, ItimerValue, PosixTimer, ProcessSnapshot, Rlimit, SigAction};
+pub use process::{
+    Credentials, ItimerValue, PosixTimer, ProcessSnapshot, Rlimit, SigAction, RLIMIT_COUNT,
+    SIGNAL_COUNT,
+};
 pub use thread::{PendingSignal, RseqRegistration, SigAltStack, ThreadSnapshot};
 
 /// A snapshot that is not self-consistent (a hostile or corrupt image).
