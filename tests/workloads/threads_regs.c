@@ -85,162 +85,93 @@ static void fill_expected(struct worker *w, int index)
 		w->one[lane] = 1;
 }
 
+/*
+ * Pieces of the worker loop, shared by the ymm-only and the zmm variants.
+ * Operands: %[y] expected ymm8-15, %[z] expected zmm16-31, %[g] expected
+ * r12-r15, %[one] a vector of ones, and the worker's flags and counter.
+ */
+#define LOAD_YMM(n, reg) "vmovdqa " #n "*32(%[y]), %%" reg "\n\t"
+#define LOAD_ZMM(n, reg) "vmovdqa64 " #n "*64(%[z]), %%" reg "\n\t"
+#define CHECK_YMM(n, reg)                                   \
+	"vpcmpeqq " #n "*32(%[y]), %%" reg ", %%ymm0\n\t" \
+	"vpmovmskb %%ymm0, %%eax\n\t"                      \
+	"cmpl $-1, %%eax\n\t"                              \
+	"jne 8f\n\t"
+#define CHECK_ZMM(n, reg)                                   \
+	"vpcmpeqq " #n "*64(%[z]), %%" reg ", %%k1\n\t"   \
+	"kmovw %%k1, %%eax\n\t"                            \
+	"cmpl $0xff, %%eax\n\t"                            \
+	"jne 8f\n\t"
+#define LOAD_GPRS                 \
+	"movq 0(%[g]), %%r12\n\t" \
+	"movq 8(%[g]), %%r13\n\t" \
+	"movq 16(%[g]), %%r14\n\t" \
+	"movq 24(%[g]), %%r15\n\t"
+#define CHECK_GPRS                          \
+	"cmpq 0(%[g]), %%r12\n\tjne 8f\n\t"  \
+	"cmpq 8(%[g]), %%r13\n\tjne 8f\n\t"  \
+	"cmpq 16(%[g]), %%r14\n\tjne 8f\n\t" \
+	"cmpq 24(%[g]), %%r15\n\tjne 8f\n\t"
+#define YMM_ALL(op)                                                           \
+	op(0, "ymm8") op(1, "ymm9") op(2, "ymm10") op(3, "ymm11") op(4, "ymm12") \
+	op(5, "ymm13") op(6, "ymm14") op(7, "ymm15")
+#define ZMM_ALL(op)                                                             \
+	op(0, "zmm16") op(1, "zmm17") op(2, "zmm18") op(3, "zmm19") op(4, "zmm20") \
+	op(5, "zmm21") op(6, "zmm22") op(7, "zmm23") op(8, "zmm24") op(9, "zmm25") \
+	op(10, "zmm26") op(11, "zmm27") op(12, "zmm28") op(13, "zmm29")            \
+	op(14, "zmm30") op(15, "zmm31")
+/* After the checks (8: is where a mismatch lands): flag, selftest damage, count, stop. */
+#define LOOP_TAIL(extra_damage)                            \
+	"jmp 2f\n\t"                                       \
+	"8:\n\t"                                           \
+	"movq $1, (%[failed])\n\t"                         \
+	"2:\n\t"                                           \
+	"movq (%[corrupt]), %%rax\n\t"                     \
+	"testq %%rax, %%rax\n\t"                           \
+	"jz 3f\n\t"                                        \
+	"testq $1, %%rax\n\t"                              \
+	"jz 4f\n\t"                                        \
+	"xorq $1, %%r13\n\t"                               \
+	"4:\n\t"                                           \
+	"testq $2, %%rax\n\t"                              \
+	"jz 5f\n\t"                                        \
+	"vpaddq (%[one]), %%ymm11, %%ymm11\n\t" extra_damage \
+	"5:\n\t"                                           \
+	"movq $0, (%[corrupt])\n\t"                        \
+	"3:\n\t"                                           \
+	"lock incq (%[progress])\n\t"                      \
+	"pause\n\t"                                        \
+	"cmpq $0, (%[stop])\n\t"                           \
+	"je 1b\n\t"
+#define LOOP_INPUTS(w)                                                      \
+	[y] "r"(w->ymm), [z] "r"(w->zmm), [g] "r"(w->gpr), [one] "r"(w->one), \
+	[failed] "r"(&w->failed), [corrupt] "r"(&w->corrupt),                \
+	[progress] "r"(&w->progress), [stop] "r"(&stop_flag)
+#define LOOP_CLOBBERS                                                        \
+	"rax", "r12", "r13", "r14", "r15", "xmm0", "xmm8", "xmm9", "xmm10", \
+	"xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory"
+
 /* Loads and checks ymm8-15 and r12-r15 until stop_flag is set. */
 static void spin_ymm(struct worker *w)
 {
-	__asm__ volatile(
-		"vmovdqa 0*32(%[y]), %%ymm8\n\t"
-		"vmovdqa 1*32(%[y]), %%ymm9\n\t"
-		"vmovdqa 2*32(%[y]), %%ymm10\n\t"
-		"vmovdqa 3*32(%[y]), %%ymm11\n\t"
-		"vmovdqa 4*32(%[y]), %%ymm12\n\t"
-		"vmovdqa 5*32(%[y]), %%ymm13\n\t"
-		"vmovdqa 6*32(%[y]), %%ymm14\n\t"
-		"vmovdqa 7*32(%[y]), %%ymm15\n\t"
-		"movq 0(%[g]), %%r12\n\t"
-		"movq 8(%[g]), %%r13\n\t"
-		"movq 16(%[g]), %%r14\n\t"
-		"movq 24(%[g]), %%r15\n\t"
-		"1:\n\t"
-#define CHECK_YMM(n, reg) \
-		"vpcmpeqq " #n "*32(%[y]), %%" reg ", %%ymm0\n\t" \
-		"vpmovmskb %%ymm0, %%eax\n\t" \
-		"cmpl $-1, %%eax\n\t" \
-		"jne 8f\n\t"
-		CHECK_YMM(0, "ymm8") CHECK_YMM(1, "ymm9") CHECK_YMM(2, "ymm10")
-		CHECK_YMM(3, "ymm11") CHECK_YMM(4, "ymm12") CHECK_YMM(5, "ymm13")
-		CHECK_YMM(6, "ymm14") CHECK_YMM(7, "ymm15")
-		"cmpq 0(%[g]), %%r12\n\t"
-		"jne 8f\n\t"
-		"cmpq 8(%[g]), %%r13\n\t"
-		"jne 8f\n\t"
-		"cmpq 16(%[g]), %%r14\n\t"
-		"jne 8f\n\t"
-		"cmpq 24(%[g]), %%r15\n\t"
-		"jne 8f\n\t"
-		"jmp 2f\n\t"
-		"8:\n\t"
-		"movq $1, (%[failed])\n\t"
-		"2:\n\t"
-		/* Selftest: damage r13 or ymm11 once, when asked. */
-		"movq (%[corrupt]), %%rax\n\t"
-		"testq %%rax, %%rax\n\t"
-		"jz 3f\n\t"
-		"testq $1, %%rax\n\t"
-		"jz 4f\n\t"
-		"xorq $1, %%r13\n\t"
-		"4:\n\t"
-		"testq $2, %%rax\n\t"
-		"jz 5f\n\t"
-		"vpaddq (%[one]), %%ymm11, %%ymm11\n\t"
-		"5:\n\t"
-		"movq $0, (%[corrupt])\n\t"
-		"3:\n\t"
-		"lock incq (%[progress])\n\t"
-		"pause\n\t"
-		"cmpq $0, (%[stop])\n\t"
-		"je 1b\n\t"
-		:
-		: [y] "r"(w->ymm), [g] "r"(w->gpr), [one] "r"(w->one),
-		  [failed] "r"(&w->failed), [corrupt] "r"(&w->corrupt),
-		  [progress] "r"(&w->progress), [stop] "r"(&stop_flag)
-		: "rax", "r12", "r13", "r14", "r15", "xmm0", "xmm8", "xmm9", "xmm10",
-		  "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
-#undef CHECK_YMM
+	__asm__ volatile(YMM_ALL(LOAD_YMM) LOAD_GPRS
+			 "1:\n\t" YMM_ALL(CHECK_YMM) CHECK_GPRS LOOP_TAIL("")
+			 :
+			 : LOOP_INPUTS(w)
+			 : LOOP_CLOBBERS);
 }
 
 /* The same with zmm16-31 as well, for CPUs with AVX-512F. */
 __attribute__((target("avx512f"))) static void spin_zmm(struct worker *w)
 {
-	__asm__ volatile(
-		"vmovdqa 0*32(%[y]), %%ymm8\n\t"
-		"vmovdqa 1*32(%[y]), %%ymm9\n\t"
-		"vmovdqa 2*32(%[y]), %%ymm10\n\t"
-		"vmovdqa 3*32(%[y]), %%ymm11\n\t"
-		"vmovdqa 4*32(%[y]), %%ymm12\n\t"
-		"vmovdqa 5*32(%[y]), %%ymm13\n\t"
-		"vmovdqa 6*32(%[y]), %%ymm14\n\t"
-		"vmovdqa 7*32(%[y]), %%ymm15\n\t"
-		"vmovdqa64 0*64(%[z]), %%zmm16\n\t"
-		"vmovdqa64 1*64(%[z]), %%zmm17\n\t"
-		"vmovdqa64 2*64(%[z]), %%zmm18\n\t"
-		"vmovdqa64 3*64(%[z]), %%zmm19\n\t"
-		"vmovdqa64 4*64(%[z]), %%zmm20\n\t"
-		"vmovdqa64 5*64(%[z]), %%zmm21\n\t"
-		"vmovdqa64 6*64(%[z]), %%zmm22\n\t"
-		"vmovdqa64 7*64(%[z]), %%zmm23\n\t"
-		"vmovdqa64 8*64(%[z]), %%zmm24\n\t"
-		"vmovdqa64 9*64(%[z]), %%zmm25\n\t"
-		"vmovdqa64 10*64(%[z]), %%zmm26\n\t"
-		"vmovdqa64 11*64(%[z]), %%zmm27\n\t"
-		"vmovdqa64 12*64(%[z]), %%zmm28\n\t"
-		"vmovdqa64 13*64(%[z]), %%zmm29\n\t"
-		"vmovdqa64 14*64(%[z]), %%zmm30\n\t"
-		"vmovdqa64 15*64(%[z]), %%zmm31\n\t"
-		"movq 0(%[g]), %%r12\n\t"
-		"movq 8(%[g]), %%r13\n\t"
-		"movq 16(%[g]), %%r14\n\t"
-		"movq 24(%[g]), %%r15\n\t"
-		"1:\n\t"
-#define CHECK_YMM(n, reg) \
-		"vpcmpeqq " #n "*32(%[y]), %%" reg ", %%ymm0\n\t" \
-		"vpmovmskb %%ymm0, %%eax\n\t" \
-		"cmpl $-1, %%eax\n\t" \
-		"jne 8f\n\t"
-#define CHECK_ZMM(n, reg) \
-		"vpcmpeqq " #n "*64(%[z]), %%" reg ", %%k1\n\t" \
-		"kmovw %%k1, %%eax\n\t" \
-		"cmpl $0xff, %%eax\n\t" \
-		"jne 8f\n\t"
-		CHECK_YMM(0, "ymm8") CHECK_YMM(1, "ymm9") CHECK_YMM(2, "ymm10")
-		CHECK_YMM(3, "ymm11") CHECK_YMM(4, "ymm12") CHECK_YMM(5, "ymm13")
-		CHECK_YMM(6, "ymm14") CHECK_YMM(7, "ymm15")
-		CHECK_ZMM(0, "zmm16") CHECK_ZMM(1, "zmm17") CHECK_ZMM(2, "zmm18")
-		CHECK_ZMM(3, "zmm19") CHECK_ZMM(4, "zmm20") CHECK_ZMM(5, "zmm21")
-		CHECK_ZMM(6, "zmm22") CHECK_ZMM(7, "zmm23") CHECK_ZMM(8, "zmm24")
-		CHECK_ZMM(9, "zmm25") CHECK_ZMM(10, "zmm26") CHECK_ZMM(11, "zmm27")
-		CHECK_ZMM(12, "zmm28") CHECK_ZMM(13, "zmm29") CHECK_ZMM(14, "zmm30")
-		CHECK_ZMM(15, "zmm31")
-		"cmpq 0(%[g]), %%r12\n\t"
-		"jne 8f\n\t"
-		"cmpq 8(%[g]), %%r13\n\t"
-		"jne 8f\n\t"
-		"cmpq 16(%[g]), %%r14\n\t"
-		"jne 8f\n\t"
-		"cmpq 24(%[g]), %%r15\n\t"
-		"jne 8f\n\t"
-		"jmp 2f\n\t"
-		"8:\n\t"
-		"movq $1, (%[failed])\n\t"
-		"2:\n\t"
-		"movq (%[corrupt]), %%rax\n\t"
-		"testq %%rax, %%rax\n\t"
-		"jz 3f\n\t"
-		"testq $1, %%rax\n\t"
-		"jz 4f\n\t"
-		"xorq $1, %%r13\n\t"
-		"4:\n\t"
-		"testq $2, %%rax\n\t"
-		"jz 5f\n\t"
-		"vpaddq (%[one]), %%ymm11, %%ymm11\n\t"
-		"vpxorq %%zmm20, %%zmm20, %%zmm20\n\t"
-		"5:\n\t"
-		"movq $0, (%[corrupt])\n\t"
-		"3:\n\t"
-		"lock incq (%[progress])\n\t"
-		"pause\n\t"
-		"cmpq $0, (%[stop])\n\t"
-		"je 1b\n\t"
-		:
-		: [y] "r"(w->ymm), [z] "r"(w->zmm), [g] "r"(w->gpr), [one] "r"(w->one),
-		  [failed] "r"(&w->failed), [corrupt] "r"(&w->corrupt),
-		  [progress] "r"(&w->progress), [stop] "r"(&stop_flag)
-		: "rax", "r12", "r13", "r14", "r15", "xmm0", "xmm8", "xmm9", "xmm10",
-		  "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
-		  "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26",
-		  "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "cc", "memory");
-#undef CHECK_YMM
-#undef CHECK_ZMM
+	__asm__ volatile(YMM_ALL(LOAD_YMM) ZMM_ALL(LOAD_ZMM) LOAD_GPRS
+			 "1:\n\t" YMM_ALL(CHECK_YMM) ZMM_ALL(CHECK_ZMM) CHECK_GPRS
+			 LOOP_TAIL("vpxorq %%zmm20, %%zmm20, %%zmm20\n\t")
+			 :
+			 : LOOP_INPUTS(w)
+			 : LOOP_CLOBBERS, "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21",
+			   "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
+			   "xmm30", "xmm31", "k1");
 }
 
 /* AVX-512F in cpuid and opmask/ZMM state enabled by the kernel in XCR0. */
