@@ -67,8 +67,14 @@ fn socketpair_ends_are_unix_sockets() {
     assert_eq!(
         lines(pid),
         vec![
-            format!("pid {pid}: fd 100 is a socket (AF_UNIX, socket:[{ia}]): sockets are not supported yet"),
-            format!("pid {pid}: fd 101 is a socket (AF_UNIX, socket:[{ib}]): sockets are not supported yet"),
+            format!(
+                "pid {pid}: fd 100 is a socket (AF_UNIX, socket:[{ia}]): sockets are not \
+                supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is a socket (AF_UNIX, socket:[{ib}]): sockets are not \
+                supported yet"
+            ),
         ]
     );
     assert_eq!(child.state(), TaskState::Sleeping);
@@ -93,7 +99,8 @@ fn sockets_are_named_by_family() {
         .enumerate()
         .map(|(i, (family, inode))| {
             format!(
-                "pid {pid}: fd {} is a socket ({family}, socket:[{inode}]): sockets are not supported yet",
+                "pid {pid}: fd {} is a socket ({family}, socket:[{inode}]): sockets are not \
+                supported yet",
                 100 + i
             )
         })
@@ -119,7 +126,10 @@ fn vsock_socket_is_named() {
     let pid = child.pid;
     assert_eq!(
         lines(pid),
-        vec![format!("pid {pid}: fd 100 is a socket (AF_VSOCK, socket:[{inode}]): sockets are not supported yet")]
+        vec![format!(
+            "pid {pid}: fd 100 is a socket (AF_VSOCK, socket:[{inode}]): sockets are \
+            not supported yet"
+        )]
     );
 }
 
@@ -134,9 +144,13 @@ fn eventfd_and_epoll_are_refused() {
     assert_eq!(
         lines(pid),
         vec![
-            format!("pid {pid}: fd 100 is an eventfd (anon_inode:[eventfd]): eventfds are not supported yet"),
             format!(
-                "pid {pid}: fd 101 is an epoll instance (anon_inode:[eventpoll]): epoll instances are not \
+                "pid {pid}: fd 100 is an eventfd (anon_inode:[eventfd]): eventfds are not \
+                supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is an epoll instance (anon_inode:[eventpoll]): epoll \
+                instances are not \
                  supported yet"
             ),
         ]
@@ -242,7 +256,10 @@ fn pipe_with_an_end_elsewhere_names_the_holder() {
     drop(write);
     assert_eq!(
         lines(pid),
-        vec![format!("pid {pid}: fd 100 is a pipe (pipe:[{inode}]): its other end is not open in this process")]
+        vec![format!(
+            "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): its other end is not open \
+            in this process"
+        )]
     );
 }
 
@@ -257,7 +274,8 @@ fn packet_mode_pipe_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 101 is a packet-mode pipe (pipe:[{inode}], O_DIRECT): packet-mode pipes are not \
+            "pid {pid}: fd 101 is a packet-mode pipe (pipe:[{inode}], O_DIRECT): packet-mode \
+            pipes are not \
              supported yet"
         )]
     );
@@ -331,7 +349,8 @@ fn files_on_a_lazily_unmounted_filesystem_are_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 100 is /on-tmpfs: its filesystem was lazily unmounted (mount {mnt_id} is unreachable)"
+            "pid {pid}: fd 100 is /on-tmpfs: its filesystem was lazily unmounted (mount \
+            {mnt_id} is unreachable)"
         )]
     );
 }

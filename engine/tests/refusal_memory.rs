@@ -59,7 +59,8 @@ fn sysv_shm_attachment_is_refused() {
     assert_eq!(
         found,
         vec![format!(
-            "pid {pid}: {:#x}-{:#x} is SysV shared memory (key 0x00000000, shmid {shmid}): SysV shared \
+            "pid {pid}: {:#x}-{:#x} is SysV shared memory (key 0x00000000, shmid {shmid}): SysV \
+            shared \
              memory needs its IPC namespace dumped, which is not supported yet",
             vma.start, vma.end
         )]
@@ -182,7 +183,8 @@ fn memfd_mapping_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: {start:#x}-{end:#x} maps a memfd (memfd:crust-test): memfd mappings are not supported yet"
+            "pid {pid}: {start:#x}-{end:#x} maps a memfd (memfd:crust-test): memfd mappings are \
+            not supported yet"
         )]
     );
     let _ = file.as_raw_fd();

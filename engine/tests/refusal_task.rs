@@ -73,7 +73,8 @@ fn child_processes_are_named() {
     assert_eq!(
         found,
         vec![format!(
-            "pid {pid}: child {grandchild} is a process of its own: process trees are not supported yet: \
+            "pid {pid}: child {grandchild} is a process of its own: process trees are not \
+            supported yet: \
              crust dumps one process with its threads"
         )]
     );
@@ -116,7 +117,8 @@ fn traced_processes_name_their_tracer() {
     assert_eq!(
         found,
         vec![format!(
-            "pid {pid}: process is traced by pid {tracer_pid}: a traced task cannot be dumped; detach the \
+            "pid {pid}: process is traced by pid {tracer_pid}: a traced task cannot be dumped; \
+            detach the \
              tracer first"
         )]
     );
@@ -167,7 +169,8 @@ fn foreign_namespaces_are_named() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: uts namespace is not crust's ({inode}, crust's is {crust_inode}): namespaces are \
+            "pid {pid}: uts namespace is not crust's ({inode}, crust's is {crust_inode}): \
+            namespaces are \
              not supported yet"
         )]
     );

@@ -23,6 +23,7 @@ pub mod smaps;
 pub mod socket;
 pub mod stat;
 pub mod status;
+pub mod sysvipc;
 pub mod task;
 pub mod timers;
 

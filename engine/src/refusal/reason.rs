@@ -119,7 +119,10 @@ impl Reason {
             Self::Traced { .. } => "a traced task cannot be dumped; detach the tracer first".into(),
             Self::SeccompFilter { .. } => "seccomp filters are not supported yet".into(),
             Self::OtherUser { crust_uid, .. } => {
-                format!("crust runs as uid {crust_uid}, not root, and dumps only its own user's processes")
+                format!(
+                    "crust runs as uid {crust_uid}, not root, and dumps only its own user's \
+                    processes"
+                )
             }
             Self::ChildProcess => {
                 "process trees are not supported yet: crust dumps one process with its threads"
@@ -220,7 +223,8 @@ mod tests {
         );
         assert_eq!(
             line(card, Reason::Device),
-            "pid 4242: 0x7f12a000-0x7f12c000 maps /dev/dri/card0 (char 226:0): devices cannot be dumped"
+            "pid 4242: 0x7f12a000-0x7f12c000 maps /dev/dri/card0 (char 226:0): devices cannot \
+            be dumped"
         );
     }
 
@@ -237,8 +241,15 @@ mod tests {
              tracer first"
         );
         assert_eq!(
-            line(Resource::Namespace(NsKind::Net), Reason::ForeignNamespace { inode: 2, crust_inode: 1 }),
-            "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not supported yet"
+            line(
+                Resource::Namespace(NsKind::Net),
+                Reason::ForeignNamespace {
+                    inode: 2,
+                    crust_inode: 1
+                }
+            ),
+            "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not \
+            supported yet"
         );
     }
 
