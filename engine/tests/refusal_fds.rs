@@ -3,7 +3,7 @@
 mod refusal_child;
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sys::socket::{socket, socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
@@ -351,6 +351,89 @@ fn files_on_a_lazily_unmounted_filesystem_are_refused() {
         vec![format!(
             "pid {pid}: fd 100 is /on-tmpfs: its filesystem was lazily unmounted (mount \
             {mnt_id} is unreachable)"
+        )]
+    );
+}
+
+#[test]
+fn memfd_timerfd_signalfd_inotify_and_pidfd_are_refused() {
+    use nix::sys::signal::SigSet;
+    use nix::sys::signalfd::SignalFd;
+    use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+    let _serial = serial();
+    let name = std::ffi::CString::new("crust-memfd").unwrap();
+    let memfd =
+        nix::sys::memfd::memfd_create(&name, nix::sys::memfd::MemFdCreateFlag::empty()).unwrap();
+    let timerfd = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::empty()).unwrap();
+    let signalfd = SignalFd::new(&SigSet::empty()).unwrap();
+    // SAFETY: inotify_init1 takes flags; the fd it returns is owned below.
+    let inotify = unsafe { libc::inotify_init1(0) };
+    assert!(inotify >= 0);
+    // SAFETY: `inotify` was just returned by inotify_init1 and nothing else owns it.
+    let inotify = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(inotify) };
+    // SAFETY: pidfd_open takes a pid and flags; the fd it returns is owned below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), 0) } as i32;
+    assert!(pidfd >= 0);
+    // SAFETY: `pidfd` was just returned by pidfd_open and nothing else owns it.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
+    let keep = [
+        memfd.as_raw_fd(),
+        timerfd.as_fd().as_raw_fd(),
+        signalfd.as_raw_fd(),
+        inotify.as_raw_fd(),
+        pidfd.as_raw_fd(),
+    ];
+    let child = Child::spawn(&keep, || true);
+    drop((memfd, timerfd, signalfd, inotify, pidfd));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![
+            format!(
+                "pid {pid}: fd 100 is a memfd (/memfd:crust-memfd (deleted)): memfds are not \
+                 supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is a timerfd (anon_inode:[timerfd]): timerfds are not supported \
+                 yet"
+            ),
+            format!(
+                "pid {pid}: fd 102 is a signalfd (anon_inode:[signalfd]): signalfds are not \
+                 supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 103 is an inotify instance (anon_inode:inotify): inotify instances \
+                 are not supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 104 is a pidfd (anon_inode:[pidfd]): pidfds are not supported yet"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn deleted_working_directory_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("cwd");
+    let cwd = dir.path("here");
+    std::fs::create_dir(&cwd).unwrap();
+    let held = File::open(&cwd).unwrap();
+    let held_fd = held.as_raw_fd();
+    let child = Child::spawn(&[held_fd], || {
+        // SAFETY: fchdir on the directory fd the child was given (at FIRST_FD).
+        unsafe {
+            libc::fchdir(refusal_child::FIRST_FD) == 0 && libc::close(refusal_child::FIRST_FD) == 0
+        }
+    });
+    drop(held);
+    std::fs::remove_dir(&cwd).unwrap();
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: working directory {} (deleted): unlinked files cannot be dumped yet",
+            cwd.display()
         )]
     );
 }

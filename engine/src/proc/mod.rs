@@ -113,9 +113,10 @@ impl DevId {
 
     /// Split a `dev_t` as `stat` returns it.
     pub fn from_dev_t(dev: u64) -> Self {
+        let part = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         Self {
-            major: nix::sys::stat::major(dev) as u32,
-            minor: nix::sys::stat::minor(dev) as u32,
+            major: part(nix::sys::stat::major(dev)),
+            minor: part(nix::sys::stat::minor(dev)),
         }
     }
 }

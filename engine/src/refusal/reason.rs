@@ -35,6 +35,10 @@ pub enum Resource {
     Range(u64, u64, String),
     /// A child process.
     Child(Pid),
+    /// The working directory, by its path.
+    Cwd(String),
+    /// The root directory, by its path.
+    Root(String),
     /// A namespace of the process.
     Namespace(NsKind),
     /// A file lock, with the fd it was found through (if any) and the locked file's name.
@@ -159,6 +163,8 @@ impl fmt::Display for Resource {
             Self::Fd(fd, what) => write!(f, "fd {fd} is {what}"),
             Self::Range(start, end, what) => write!(f, "{start:#x}-{end:#x} {what}"),
             Self::Child(pid) => write!(f, "child {pid}"),
+            Self::Cwd(path) => write!(f, "working directory {path}"),
+            Self::Root(path) => write!(f, "root directory {path}"),
             Self::Namespace(kind) => write!(f, "{kind} namespace"),
             Self::Lock { fd, lock, file } => {
                 if let Some(fd) = fd {
