@@ -193,3 +193,22 @@ fn checking_leaves_the_process_running() {
     }
     kill(child.pid, None).unwrap();
 }
+
+#[test]
+fn a_task_frozen_by_crust_itself_is_not_refused_as_traced() {
+    use nix::sys::ptrace;
+    let _serial = serial();
+    let child = Child::spawn(&[], || true);
+    let pid = child.pid;
+    ptrace::seize(pid, ptrace::Options::empty()).unwrap();
+    ptrace::interrupt(pid).unwrap();
+    assert!(matches!(
+        nix::sys::wait::waitpid(pid, None).unwrap(),
+        nix::sys::wait::WaitStatus::PtraceEvent(..)
+    ));
+    let found = lines(pid);
+    let state = child.state();
+    ptrace::detach(pid, None).unwrap();
+    assert_eq!(found, Vec::<String>::new());
+    assert_eq!(state, TaskState::TracingStop);
+}

@@ -19,6 +19,8 @@ pub mod maps;
 pub mod mountinfo;
 pub mod ns;
 pub mod pagemap;
+#[cfg(test)]
+mod robustness;
 pub mod smaps;
 pub mod socket;
 pub mod stat;

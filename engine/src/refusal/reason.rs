@@ -183,14 +183,17 @@ impl fmt::Display for Resource {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pid {}: {}{}: {}",
-            self.pid,
-            self.resource,
-            self.reason.fact(),
-            self.reason.verdict()
-        )
+        let (fact, verdict) = (self.reason.fact(), self.reason.verdict());
+        let line = format!("pid {}: {}{fact}: {verdict}", self.pid, self.resource);
+        // One line whatever a path holds: control characters are shown escaped.
+        for c in line.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +259,15 @@ mod tests {
             ),
             "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not \
             supported yet"
+        );
+    }
+
+    #[test]
+    fn a_newline_in_a_path_stays_on_one_line() {
+        let fd = Resource::Fd(3, "/tmp/a\nb (deleted)".into());
+        assert_eq!(
+            line(fd, Reason::Deleted),
+            "pid 4242: fd 3 is /tmp/a\\nb (deleted): unlinked files cannot be dumped yet"
         );
     }
 
