@@ -77,7 +77,12 @@ fn socketpair_ends_are_unix_sockets() {
             ),
         ]
     );
-    assert_eq!(child.state(), TaskState::Sleeping);
+    // Checking neither stops nor traces the child (on a loaded machine it may be seen runnable).
+    let state = child.state();
+    assert!(
+        matches!(state, TaskState::Sleeping | TaskState::Running),
+        "{state:?}"
+    );
 }
 
 #[test]
