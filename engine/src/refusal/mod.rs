@@ -61,6 +61,7 @@ pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
     task::check_children(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
 
+    files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, &mut found)?;
     pipes::check_pipes(pid, &open, &mut found);
     locks::check_locks(pid, &open, &mut found)?;

@@ -12,7 +12,7 @@ use crate::proc::task::{children, tasks};
 
 /// Refuse crust itself, kernel threads and zombies; false when nothing else can be checked.
 pub(super) fn check_identity(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
-    if pid == nix::unistd::getpid() {
+    if pid == nix::unistd::getpid() || Path::new(&format!("/proc/self/task/{pid}")).exists() {
         found.add(Resource::Task, Reason::IsCrust);
         return Ok(false);
     }
