@@ -216,3 +216,25 @@ fn a_task_frozen_by_crust_itself_is_not_refused_as_traced() {
     assert_eq!(found, Vec::<String>::new());
     assert_eq!(state, TaskState::TracingStop);
 }
+
+#[test]
+fn a_session_led_from_outside_is_refused() {
+    let _serial = serial();
+    // SAFETY: the child only waits in pause(2), a raw syscall, until it is killed.
+    let pid = match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => loop {
+            // SAFETY: pause takes no arguments.
+            unsafe { libc::pause() };
+        },
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    let sid = engine::proc::stat::stat(pid).unwrap().session;
+    let found = lines(pid);
+    kill(pid, Signal::SIGKILL).unwrap();
+    reap(pid);
+    let expected = format!(
+        "pid {pid}: process is in the session of pid {sid}: it cannot be recreated without its \
+         leader; start the process with setsid (--shell-job is not available yet)"
+    );
+    assert!(found.contains(&expected), "{found:?}");
+}

@@ -93,6 +93,12 @@ pub enum Reason {
     UnsupportedMapping { kind: &'static str },
     /// A held file lock.
     FileLock,
+    /// The process's session is led by a process outside the dump.
+    ForeignSession { sid: Pid },
+    /// The process's group is led by a process outside the dump.
+    ForeignGroup { pgid: Pid },
+    /// The process has a controlling terminal.
+    ControllingTerminal { tty: u32 },
 }
 
 impl Reason {
@@ -109,6 +115,15 @@ impl Reason {
             Self::ChildProcess => " is a process of its own".into(),
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
+            }
+            Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
+            Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
+            Self::ControllingTerminal { tty } => {
+                format!(
+                    " has a controlling terminal (device {}:{})",
+                    tty >> 8 & 0xfff,
+                    tty & 0xff
+                )
             }
             _ => String::new(),
         }
@@ -151,6 +166,14 @@ impl Reason {
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
             Self::FileLock => "file locks need --file-locks, which is not available yet".into(),
+            Self::ForeignSession { .. } | Self::ForeignGroup { .. } => {
+                "it cannot be recreated without its leader; start the process with setsid \
+                (--shell-job is not available yet)"
+                    .into()
+            }
+            Self::ControllingTerminal { .. } => {
+                "terminals are not supported yet (--shell-job is not available yet)".into()
+            }
         }
     }
 }

@@ -113,6 +113,24 @@ pub(super) fn check_children(pid: Pid, found: &mut Findings) -> Result<(), Refus
     Ok(())
 }
 
+/// Refuse a session or process group the restore could not recreate (led
+/// by a process outside the dump), and a controlling terminal.
+pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let stat = crate::proc::stat::stat(pid).map_err(RefusalError::Task)?;
+    if stat.session != pid {
+        found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
+    } else if stat.pgrp != pid {
+        found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+    }
+    if stat.tty_nr != 0 {
+        found.add(
+            Resource::Task,
+            Reason::ControllingTerminal { tty: stat.tty_nr },
+        );
+    }
+    Ok(())
+}
+
 /// Refuse every namespace that is not crust's own.
 pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
     let me = nix::unistd::getpid();

@@ -106,6 +106,8 @@ fn child_main(keep: &[RawFd], dev_null: &CString, sync: RawFd, setup: impl FnOnc
             u32::MAX,
             0,
         );
+        // Its own session, as a dumpable process must be (no leader outside it).
+        libc::setsid();
         let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
         for std_fd in 0..3 {
             libc::dup2(null, std_fd);
