@@ -8,8 +8,8 @@ use nix::unistd::Pid;
 
 use super::layout::{AreaLayout, AreaRequest, LayoutError};
 use super::protocol::{SELFCURE_SYMBOL, SIGFRAME_SYMBOL};
-use super::shared::SharedArea;
-use super::victim::Victim;
+use super::shared::{SharedArea, SharedError};
+use super::victim::{SeizedThread, Victim};
 use super::{InfectError, InfectOptions};
 use crate::blob::Blob;
 use crate::remote::{check_result, RemoteError};
@@ -283,6 +283,95 @@ impl Infection {
             self.victim.mark_exited();
         }
         result.map_err(|source| InfectError::remote(pid, "", source))
+    }
+
+    /// The seized threads, leader first, with the state each had when seized.
+    pub fn threads(&self) -> &[SeizedThread] {
+        self.victim.threads()
+    }
+
+    /// Runs syscall `nr` in thread `index` of [`Infection::threads`] (0 is the
+    /// leader) through the area trampoline; returns the raw result. The
+    /// thread's signals are blocked from its first call until the cure, which
+    /// gives it back its registers and mask.
+    pub fn syscall_in(
+        &mut self,
+        index: usize,
+        nr: i64,
+        args: [u64; 6],
+    ) -> Result<i64, InfectError> {
+        if index == 0 {
+            return self.syscall(nr, args);
+        }
+        signals::check()?;
+        let pid = self.pid();
+        let trampoline = self.area.remote_at(self.layout.trampoline);
+        let thread = self
+            .victim
+            .thread_mut(index)
+            .ok_or(InfectError::Gone { pid })?;
+        let tid = thread.tracee.tid();
+        if !std::mem::replace(&mut thread.adjusted, true) {
+            let blocked = thread.tracee.set_sigmask(ALL_SIGNALS);
+            blocked.map_err(|source| InfectError::Ptrace { pid: tid, source })?;
+        }
+        let result = thread.tracee.syscall(trampoline, nr, args);
+        if let Err(RemoteError::Exited { .. }) = result {
+            self.victim.mark_exited();
+        }
+        result.map_err(|source| InfectError::remote(tid, "", source))
+    }
+
+    /// The remote address of byte `offset` of the args region, where remote
+    /// syscalls can be given pointers to read from or write to.
+    pub fn scratch_addr(&self, offset: usize) -> u64 {
+        self.area.remote_at(self.layout.args + offset)
+    }
+
+    /// Copies bytes out of the args region at `offset`.
+    pub fn scratch_read(&self, offset: usize, out: &mut [u8]) -> Result<(), InfectError> {
+        self.check_scratch(offset, out.len())?;
+        let read = self.area.read(self.layout.args + offset, out);
+        read.map_err(|source| InfectError::Shared {
+            pid: self.pid(),
+            source,
+        })
+    }
+
+    /// Copies bytes into the args region at `offset`.
+    pub fn scratch_write(&self, offset: usize, bytes: &[u8]) -> Result<(), InfectError> {
+        self.check_scratch(offset, bytes.len())?;
+        let written = self.area.write(self.layout.args + offset, bytes);
+        written.map_err(|source| InfectError::Shared {
+            pid: self.pid(),
+            source,
+        })
+    }
+
+    fn check_scratch(&self, offset: usize, len: usize) -> Result<(), InfectError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.layout.args_size => Ok(()),
+            _ => Err(InfectError::Shared {
+                pid: self.pid(),
+                source: SharedError::OutOfBounds {
+                    offset,
+                    len,
+                    size: self.layout.args_size,
+                },
+            }),
+        }
+    }
+
+    /// Ends the victim with SIGKILL instead of curing it, as a dump does once
+    /// its images are safe: the threads die stopped, so nothing the infection
+    /// changed is ever seen.
+    pub fn kill(mut self) -> Result<(), InfectError> {
+        self.kill_in_place()
+    }
+
+    pub(crate) fn kill_in_place(&mut self) -> Result<(), InfectError> {
+        self.cured = true;
+        self.victim.kill_in_place()
     }
 
     /// [`Infection::syscall`] with a negative result turned into an error

@@ -401,6 +401,17 @@ impl Parasite {
         self.cure_in_place().map_err(ParasiteError::Infect)
     }
 
+    /// Ends the victim with SIGKILL instead of curing it (see
+    /// [`Infection::kill`]); the parasite dies with it.
+    pub fn kill(mut self) -> Result<(), ParasiteError> {
+        self.control = None;
+        self.pipe = None;
+        self.state = State::Stopped;
+        self.infection
+            .kill_in_place()
+            .map_err(ParasiteError::Infect)
+    }
+
     fn cure_in_place(&mut self) -> Result<(), InfectError> {
         let stopped = self.stop();
         if let Err(error) = &stopped {

@@ -135,6 +135,43 @@ impl Victim {
         &mut self.threads[0]
     }
 
+    pub(crate) fn thread_mut(&mut self, index: usize) -> Option<&mut SeizedThread> {
+        self.threads.get_mut(index)
+    }
+
+    /// Kills the process with SIGKILL while every thread is still stopped and
+    /// waits until each is gone: none of them runs another instruction.
+    pub(crate) fn kill_in_place(&mut self) -> Result<(), InfectError> {
+        if std::mem::replace(&mut self.released, true) {
+            return Ok(());
+        }
+        let pid = self.pid;
+        let killed = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        killed.map_err(|errno| InfectError::Ptrace {
+            pid,
+            source: PtraceError::Request {
+                tid: pid,
+                request: "kill(SIGKILL)",
+                errno,
+            },
+        })?;
+        // The leader is reported last, once its thread group is empty.
+        let mut threads = std::mem::take(&mut self.threads);
+        threads.rotate_left(1);
+        for mut thread in threads {
+            loop {
+                match thread.tracee.wait() {
+                    Ok(stop) if stop.is_gone() => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            thread.tracee.forget();
+        }
+        log::debug!("pid {pid}: killed");
+        Ok(())
+    }
+
     /// Notes that the process exited: the cure then only reaps its threads.
     pub(crate) fn mark_exited(&mut self) {
         self.exited = true;
