@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     // Usage errors end here with clap's message and status 2.
     let cli = Cli::parse();
     if let Err(error) = logger::init(cli.verbose, cli.log_file.as_deref()) {
-        eprintln!("crust: {error:#}");
+        eprintln!("crust: {}", one_line(&error));
         return ExitCode::FAILURE;
     }
 
@@ -31,10 +31,24 @@ fn main() -> ExitCode {
     match commands::run(cli.command, progress) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("crust: {error:#}");
+            eprintln!("crust: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, joined by ": ". A cause whose text
+/// already ends the line (a message that quotes its source) is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// The last resort: one line on stderr, then exit 70, from wherever it was.

@@ -2,6 +2,10 @@
 #![deny(missing_docs)]
 
 pub mod blob;
+pub mod infect;
 pub mod ptrace;
 pub mod remote;
 pub mod restart;
+pub mod signals;
+
+pub use infect::{InfectError, InfectOptions, Infection, Parasite, ParasiteError, Victim};

@@ -14,7 +14,7 @@ use std::fmt;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use crate::ptrace::{PtraceError, Stop, Tracee};
+use crate::ptrace::{PtraceError, Stop, Tracee, CHILD_EVENTS};
 
 /// Errors of a remote syscall.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +158,10 @@ impl Tracee {
                     });
                 }
                 Stop::Signal(signal) => self.defer_signal(signal),
+                Stop::Event(event) if CHILD_EVENTS.contains(&event) => {
+                    let child = self.event_child()?;
+                    self.note_child(child);
+                }
                 stop @ (Stop::Exited(_) | Stop::Killed(_)) => {
                     return Err(RemoteError::Exited {
                         pid: self.tid(),

@@ -9,7 +9,9 @@
 //! not run, so it applies the rewind itself and sets orig_rax = -1.
 
 use arch::x86_64::nr;
-use arch::x86_64::restart::{ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK};
+use arch::x86_64::restart::{
+    EINTR, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK,
+};
 use arch::x86_64::trampoline::SYSCALL_LEN;
 
 use crate::ptrace::UserRegs;
@@ -35,6 +37,28 @@ pub fn for_direct_resume(saved: &UserRegs) -> UserRegs {
     }
     regs.orig_rax = u64::MAX;
     regs
+}
+
+/// epoll_wait, epoll_pwait and epoll_pwait2 do not use the restart codes:
+/// any stop, even a ptrace interrupt with no signal, makes them return a
+/// plain `-EINTR`. For a thread stopped that way while waiting without a
+/// timeout, and with no signal to take (the caller checks), the EINTR is
+/// compel's doing: marks the call restartable (rax = -ERESTARTNOHAND) so the
+/// fix-ups above re-enter it. Calls with a finite timeout keep their EINTR,
+/// since re-entering them would wait longer than asked.
+pub fn undo_interrupt_eintr(saved: &UserRegs) -> Option<UserRegs> {
+    let waits_forever = match saved.orig_rax as i64 {
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => saved.r10 as i32 == -1,
+        libc::SYS_epoll_pwait2 => saved.r10 == 0,
+        _ => false,
+    };
+    if !waits_forever || saved.rax as i64 != -EINTR {
+        return None;
+    }
+    Some(UserRegs {
+        rax: (-ERESTARTNOHAND) as u64,
+        ..*saved
+    })
 }
 
 /// Registers for a sigframe that `rt_sigreturn` will load: `rt_sigreturn`
@@ -74,6 +98,17 @@ mod tests {
             (regs.rax as i64, regs.rip),
             (-i64::from(libc::EINTR), 0x1002)
         );
+    }
+
+    #[test]
+    fn epoll_wait_without_timeout_is_rewound_after_an_interrupt() {
+        let mut regs = in_syscall(libc::SYS_epoll_wait as u64, -EINTR);
+        regs.r10 = u64::MAX;
+        let marked = undo_interrupt_eintr(&regs).expect("rewound");
+        assert_eq!(for_direct_resume(&marked).rip, 0x1000);
+        regs.r10 = 100;
+        assert_eq!(undo_interrupt_eintr(&regs), None);
+        assert_eq!(undo_interrupt_eintr(&in_syscall(0, -EINTR)), None);
     }
 
     #[test]

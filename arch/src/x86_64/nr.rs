@@ -61,6 +61,12 @@ pub const MSYNC: Nr = 26;
 pub const MINCORE: Nr = 27;
 /// `__NR_madvise`
 pub const MADVISE: Nr = 28;
+/// `__NR_shmget`
+pub const SHMGET: Nr = 29;
+/// `__NR_shmat`
+pub const SHMAT: Nr = 30;
+/// `__NR_shmctl`
+pub const SHMCTL: Nr = 31;
 /// `__NR_dup`
 pub const DUP: Nr = 32;
 /// `__NR_dup2`
@@ -125,20 +131,32 @@ pub const WAIT4: Nr = 61;
 pub const KILL: Nr = 62;
 /// `__NR_uname`
 pub const UNAME: Nr = 63;
+/// `__NR_semget`
+pub const SEMGET: Nr = 64;
+/// `__NR_shmdt`
+pub const SHMDT: Nr = 67;
+/// `__NR_msgget`
+pub const MSGGET: Nr = 68;
 /// `__NR_fcntl`
 pub const FCNTL: Nr = 72;
 /// `__NR_flock`
 pub const FLOCK: Nr = 73;
 /// `__NR_fsync`
 pub const FSYNC: Nr = 74;
+/// `__NR_truncate`
+pub const TRUNCATE: Nr = 76;
 /// `__NR_ftruncate`
 pub const FTRUNCATE: Nr = 77;
+/// `__NR_getdents`
+pub const GETDENTS: Nr = 78;
 /// `__NR_getcwd`
 pub const GETCWD: Nr = 79;
 /// `__NR_chdir`
 pub const CHDIR: Nr = 80;
 /// `__NR_fchdir`
 pub const FCHDIR: Nr = 81;
+/// `__NR_readlink`
+pub const READLINK: Nr = 89;
 /// `__NR_umask`
 pub const UMASK: Nr = 95;
 /// `__NR_getrlimit`
@@ -149,6 +167,8 @@ pub const GETRUSAGE: Nr = 98;
 pub const PTRACE: Nr = 101;
 /// `__NR_getuid`
 pub const GETUID: Nr = 102;
+/// `__NR_syslog`
+pub const SYSLOG: Nr = 103;
 /// `__NR_getgid`
 pub const GETGID: Nr = 104;
 /// `__NR_setuid`
@@ -211,6 +231,10 @@ pub const PERSONALITY: Nr = 135;
 pub const GETPRIORITY: Nr = 140;
 /// `__NR_setpriority`
 pub const SETPRIORITY: Nr = 141;
+/// `__NR_sched_setparam`
+pub const SCHED_SETPARAM: Nr = 142;
+/// `__NR_sched_getparam`
+pub const SCHED_GETPARAM: Nr = 143;
 /// `__NR_sched_setscheduler`
 pub const SCHED_SETSCHEDULER: Nr = 144;
 /// `__NR_sched_getscheduler`
@@ -265,26 +289,60 @@ pub const TIMER_GETTIME: Nr = 224;
 pub const TIMER_GETOVERRUN: Nr = 225;
 /// `__NR_timer_delete`
 pub const TIMER_DELETE: Nr = 226;
+/// `__NR_clock_settime`
+pub const CLOCK_SETTIME: Nr = 227;
 /// `__NR_clock_gettime`
 pub const CLOCK_GETTIME: Nr = 228;
+/// `__NR_clock_getres`
+pub const CLOCK_GETRES: Nr = 229;
 /// `__NR_clock_nanosleep`
 pub const CLOCK_NANOSLEEP: Nr = 230;
 /// `__NR_exit_group`
 pub const EXIT_GROUP: Nr = 231;
+/// `__NR_epoll_wait`
+pub const EPOLL_WAIT: Nr = 232;
+/// `__NR_epoll_ctl`
+pub const EPOLL_CTL: Nr = 233;
 /// `__NR_tgkill`
 pub const TGKILL: Nr = 234;
+/// `__NR_mbind`
+pub const MBIND: Nr = 237;
+/// `__NR_set_mempolicy`
+pub const SET_MEMPOLICY: Nr = 238;
+/// `__NR_get_mempolicy`
+pub const GET_MEMPOLICY: Nr = 239;
 /// `__NR_waitid`
 pub const WAITID: Nr = 247;
+/// `__NR_ioprio_set`
+pub const IOPRIO_SET: Nr = 251;
+/// `__NR_ioprio_get`
+pub const IOPRIO_GET: Nr = 252;
+/// `__NR_inotify_add_watch`
+pub const INOTIFY_ADD_WATCH: Nr = 254;
+/// `__NR_inotify_rm_watch`
+pub const INOTIFY_RM_WATCH: Nr = 255;
 /// `__NR_openat`
 pub const OPENAT: Nr = 257;
 /// `__NR_mkdirat`
 pub const MKDIRAT: Nr = 258;
+/// `__NR_mknodat`
+pub const MKNODAT: Nr = 259;
+/// `__NR_fchownat`
+pub const FCHOWNAT: Nr = 260;
 /// `__NR_newfstatat`
 pub const NEWFSTATAT: Nr = 262;
 /// `__NR_unlinkat`
 pub const UNLINKAT: Nr = 263;
+/// `__NR_linkat`
+pub const LINKAT: Nr = 265;
+/// `__NR_symlinkat`
+pub const SYMLINKAT: Nr = 266;
 /// `__NR_readlinkat`
 pub const READLINKAT: Nr = 267;
+/// `__NR_fchmodat`
+pub const FCHMODAT: Nr = 268;
+/// `__NR_faccessat`
+pub const FACCESSAT: Nr = 269;
 /// `__NR_unshare`
 pub const UNSHARE: Nr = 272;
 /// `__NR_set_robust_list`
@@ -297,6 +355,8 @@ pub const SPLICE: Nr = 275;
 pub const TEE: Nr = 276;
 /// `__NR_vmsplice`
 pub const VMSPLICE: Nr = 278;
+/// `__NR_epoll_pwait`
+pub const EPOLL_PWAIT: Nr = 281;
 /// `__NR_signalfd`
 pub const SIGNALFD: Nr = 282;
 /// `__NR_timerfd_create`
@@ -327,16 +387,24 @@ pub const PREADV: Nr = 295;
 pub const PWRITEV: Nr = 296;
 /// `__NR_rt_tgsigqueueinfo`
 pub const RT_TGSIGQUEUEINFO: Nr = 297;
+/// `__NR_fanotify_init`
+pub const FANOTIFY_INIT: Nr = 300;
+/// `__NR_fanotify_mark`
+pub const FANOTIFY_MARK: Nr = 301;
 /// `__NR_prlimit64`
 pub const PRLIMIT64: Nr = 302;
 /// `__NR_setns`
 pub const SETNS: Nr = 308;
+/// `__NR_getcpu`
+pub const GETCPU: Nr = 309;
 /// `__NR_process_vm_readv`
 pub const PROCESS_VM_READV: Nr = 310;
 /// `__NR_process_vm_writev`
 pub const PROCESS_VM_WRITEV: Nr = 311;
 /// `__NR_kcmp`
 pub const KCMP: Nr = 312;
+/// `__NR_renameat2`
+pub const RENAMEAT2: Nr = 316;
 /// `__NR_seccomp`
 pub const SECCOMP: Nr = 317;
 /// `__NR_getrandom`
@@ -347,10 +415,32 @@ pub const MEMFD_CREATE: Nr = 319;
 pub const USERFAULTFD: Nr = 323;
 /// `__NR_membarrier`
 pub const MEMBARRIER: Nr = 324;
+/// `__NR_mlock2`
+pub const MLOCK2: Nr = 325;
+/// `__NR_pkey_mprotect`
+pub const PKEY_MPROTECT: Nr = 329;
+/// `__NR_pkey_alloc`
+pub const PKEY_ALLOC: Nr = 330;
+/// `__NR_pkey_free`
+pub const PKEY_FREE: Nr = 331;
+/// `__NR_statx`
+pub const STATX: Nr = 332;
 /// `__NR_rseq`
 pub const RSEQ: Nr = 334;
 /// `__NR_pidfd_send_signal`
 pub const PIDFD_SEND_SIGNAL: Nr = 424;
+/// `__NR_io_uring_setup`
+pub const IO_URING_SETUP: Nr = 425;
+/// `__NR_open_tree`
+pub const OPEN_TREE: Nr = 428;
+/// `__NR_move_mount`
+pub const MOVE_MOUNT: Nr = 429;
+/// `__NR_fsopen`
+pub const FSOPEN: Nr = 430;
+/// `__NR_fsconfig`
+pub const FSCONFIG: Nr = 431;
+/// `__NR_fsmount`
+pub const FSMOUNT: Nr = 432;
 /// `__NR_pidfd_open`
 pub const PIDFD_OPEN: Nr = 434;
 /// `__NR_clone3`
@@ -363,6 +453,10 @@ pub const OPENAT2: Nr = 437;
 pub const PIDFD_GETFD: Nr = 438;
 /// `__NR_process_madvise`
 pub const PROCESS_MADVISE: Nr = 440;
+/// `__NR_mount_setattr`
+pub const MOUNT_SETATTR: Nr = 442;
+/// `__NR_futex_waitv`
+pub const FUTEX_WAITV: Nr = 449;
 /// `__NR_map_shadow_stack`
 pub const MAP_SHADOW_STACK: Nr = 453;
 

@@ -47,7 +47,7 @@ fn parasite_serves_every_command_then_cures_itself_on_eof() {
 
     let mut fds = [-1; 2];
     // SAFETY: pipe writes two fds.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: both fds are fresh and ours.
     let (mut pipe_r, pipe_w) = unsafe {
         (

@@ -11,6 +11,8 @@ mod state;
 mod status;
 mod stop;
 
+use std::marker::PhantomData;
+
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
@@ -19,10 +21,11 @@ use nix::unistd::Pid;
 pub use rseq::{rseq_configuration, RseqConfiguration};
 pub use state::UserRegs;
 pub use status::ThreadStatus;
-pub use stop::{wait, Stop};
+pub use stop::{poll, wait, Stop};
 
-/// `PTRACE_EVENT_CLONE`: the event of a tracee that created a thread.
-pub const PTRACE_EVENT_CLONE: i32 = 3;
+/// `PTRACE_EVENT_FORK`, `PTRACE_EVENT_VFORK`, `PTRACE_EVENT_CLONE`: a tracee
+/// created a task.
+pub const CHILD_EVENTS: [i32; 3] = [1, 2, 3];
 
 /// Errors of the ptrace layer; each names the thread and the failing request.
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +111,24 @@ pub struct Tracee {
     group_stop: Option<Signal>,
     attached: bool,
     deferred: Vec<i32>,
+    children: Vec<Pid>,
+    /// ptrace binds a tracee to the tracer thread: requests from any other
+    /// thread fail with ESRCH, so a Tracee stays on its thread.
+    _bound_to_thread: PhantomData<*const ()>,
 }
 
 impl Tracee {
+    fn attached(tid: Pid) -> Self {
+        Tracee {
+            tid,
+            group_stop: None,
+            attached: true,
+            deferred: Vec::new(),
+            children: Vec::new(),
+            _bound_to_thread: PhantomData,
+        }
+    }
+
     /// Seizes `tid` and waits until it sits in the stop `PTRACE_INTERRUPT` asked for.
     ///
     /// Refuses a thread that has a tracer already. A signal that the thread was
@@ -123,12 +141,7 @@ impl Tracee {
         }
         ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD)
             .map_err(PtraceError::request(tid, "PTRACE_SEIZE"))?;
-        let mut tracee = Tracee {
-            tid,
-            group_stop: None,
-            attached: true,
-            deferred: Vec::new(),
-        };
+        let mut tracee = Tracee::attached(tid);
         tracee.interrupt()?;
         tracee.wait_for_interrupt()?;
         if status.group_stopped && tracee.group_stop.is_none() {
@@ -143,12 +156,7 @@ impl Tracee {
     /// The kernel attaches such a thread by itself and stops it with
     /// `PTRACE_EVENT_STOP`; this waits for that stop.
     pub fn from_new_child_thread(tid: Pid) -> Result<Self, PtraceError> {
-        let mut tracee = Tracee {
-            tid,
-            group_stop: None,
-            attached: true,
-            deferred: Vec::new(),
-        };
+        let mut tracee = Tracee::attached(tid);
         tracee.wait_for_interrupt()?;
         Ok(tracee)
     }
@@ -230,15 +238,26 @@ impl Tracee {
         Ok(stop)
     }
 
-    /// Resumes the thread and waits for a `PTRACE_EVENT_CLONE` stop; returns the
-    /// new thread's id, to be adopted with [`Tracee::from_new_child_thread`].
+    /// Returns the thread's next report if it has one already (`WNOHANG`).
+    pub fn poll(&mut self) -> Result<Option<Stop>, PtraceError> {
+        let stop = poll(self.tid).map_err(PtraceError::request(self.tid, "waitpid"))?;
+        if stop.is_some_and(|stop| stop.is_gone()) {
+            self.attached = false;
+        }
+        Ok(stop)
+    }
+
+    /// Waits, while the caller lets the thread run, for a `PTRACE_EVENT_CLONE`,
+    /// `_FORK` or `_VFORK` stop; returns the new task's id, to be adopted with
+    /// [`Tracee::from_new_child_thread`]. The thread stays at the event stop.
     ///
-    /// Needs `PTRACE_O_TRACECLONE` (see [`Tracee::set_options`]).
+    /// Needs the matching `PTRACE_O_TRACE*` option (see [`Tracee::set_options`]).
+    /// Job-control traps on the way are resumed past.
     pub fn wait_event_clone(&mut self) -> Result<Pid, PtraceError> {
         loop {
             match self.wait()? {
-                Stop::Event(PTRACE_EVENT_CLONE) => break,
-                Stop::Syscall | Stop::Interrupt => self.resume()?,
+                Stop::Event(event) if CHILD_EVENTS.contains(&event) => return self.event_child(),
+                Stop::Interrupt | Stop::GroupStop(_) => self.resume()?,
                 stop if stop.is_gone() => {
                     return Err(PtraceError::Gone {
                         tid: self.tid,
@@ -255,6 +274,11 @@ impl Tracee {
                 }
             }
         }
+    }
+
+    /// The id of the task created by the event this thread is stopped at
+    /// (`PTRACE_GETEVENTMSG`).
+    pub fn event_child(&self) -> Result<Pid, PtraceError> {
         let message = ptrace::getevent(self.tid)
             .map_err(PtraceError::request(self.tid, "PTRACE_GETEVENTMSG"))?;
         let raw = i32::try_from(message).map_err(|_| PtraceError::Request {
@@ -263,6 +287,18 @@ impl Tracee {
             errno: Errno::EOVERFLOW,
         })?;
         Ok(Pid::from_raw(raw))
+    }
+
+    /// Records a task created during a remote syscall (see [`Tracee::take_children`]).
+    pub(crate) fn note_child(&mut self, child: Pid) {
+        self.children.push(child);
+    }
+
+    /// Tasks this thread created during remote syscalls while a
+    /// `PTRACE_O_TRACE{CLONE,FORK,VFORK}` option was set, oldest first; each is
+    /// attached already and to be adopted with [`Tracee::from_new_child_thread`].
+    pub fn take_children(&mut self) -> Vec<Pid> {
+        std::mem::take(&mut self.children)
     }
 
     /// Holds back a signal the thread was about to take; it is sent again to

@@ -14,6 +14,10 @@ pub struct ThreadStatus {
     pub tracer: Option<i32>,
     /// The thread is in a group-stop (`State:` T (stopped)), not a ptrace stop.
     pub group_stopped: bool,
+    /// Signals pending for the thread or its process (`SigPnd` | `ShdPnd`).
+    pub pending: u64,
+    /// Signals the thread blocks (`SigBlk`).
+    pub blocked: u64,
 }
 
 impl ThreadStatus {
@@ -31,17 +35,27 @@ impl ThreadStatus {
     pub fn parse(text: &str) -> Option<Self> {
         let mut tracer = None;
         let mut state = None;
+        let (mut pending, mut blocked) = (0, 0);
+        let mask = |value: &str| u64::from_str_radix(value.trim(), 16).ok();
         for line in text.lines() {
-            if let Some(value) = line.strip_prefix("TracerPid:") {
-                tracer = Some(value.trim().parse::<i32>().ok()?);
-            } else if let Some(value) = line.strip_prefix("State:") {
-                state = value.trim().chars().next();
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            match key {
+                "TracerPid" => tracer = Some(value.trim().parse::<i32>().ok()?),
+                "State" => state = value.trim().chars().next(),
+                "SigPnd" | "ShdPnd" => pending |= mask(value)?,
+                "SigBlk" => blocked = mask(value)?,
+                _ => {}
             }
         }
         let tracer = tracer?;
+        let group_stopped = state? == 'T';
         Some(Self {
             tracer: (tracer != 0).then_some(tracer),
-            group_stopped: state? == 'T',
+            group_stopped,
+            pending,
+            blocked,
         })
     }
 }
@@ -54,26 +68,27 @@ mod tests {
     fn parses_a_running_untraced_thread() {
         let text = "Name:\tcat\nState:\tR (running)\nTgid:\t5\nTracerPid:\t0\nUid:\t0\n";
         let status = ThreadStatus::parse(text);
-        assert_eq!(
-            status,
-            Some(ThreadStatus {
-                tracer: None,
-                group_stopped: false
-            })
-        );
+        let expected = ThreadStatus {
+            tracer: None,
+            group_stopped: false,
+            pending: 0,
+            blocked: 0,
+        };
+        assert_eq!(status, Some(expected));
     }
 
     #[test]
-    fn parses_a_stopped_traced_thread() {
-        let text = "State:\tT (stopped)\nTracerPid:\t812\n";
+    fn parses_a_stopped_traced_thread_with_signals() {
+        let text = "State:\tT (stopped)\nTracerPid:\t812\nSigPnd:\t0000000000000100\n\
+                    ShdPnd:\t0000000000000001\nSigBlk:\t0000000000000300\n";
         let status = ThreadStatus::parse(text);
-        assert_eq!(
-            status,
-            Some(ThreadStatus {
-                tracer: Some(812),
-                group_stopped: true
-            })
-        );
+        let expected = ThreadStatus {
+            tracer: Some(812),
+            group_stopped: true,
+            pending: 0x101,
+            blocked: 0x300,
+        };
+        assert_eq!(status, Some(expected));
     }
 
     #[test]

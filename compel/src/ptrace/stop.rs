@@ -67,18 +67,36 @@ impl Stop {
 
 /// Waits for the next report of `tid` (`waitpid(tid, __WALL)`), retrying on EINTR.
 pub fn wait(tid: Pid) -> Result<Stop, Errno> {
-    let mut status = 0;
     loop {
-        // SAFETY: `status` is a valid, writable c_int for the duration of the call.
-        let rc = unsafe { libc::waitpid(tid.as_raw(), &mut status, libc::__WALL) };
-        if rc >= 0 {
+        match waitpid(tid, libc::__WALL) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+            Ok(stop) => return stop.ok_or(Errno::ECHILD),
+        }
+    }
+}
+
+/// Returns the next report of `tid` if there is one already (`WNOHANG`).
+pub fn poll(tid: Pid) -> Result<Option<Stop>, Errno> {
+    loop {
+        match waitpid(tid, libc::__WALL | libc::WNOHANG) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn waitpid(tid: Pid, flags: libc::c_int) -> Result<Option<Stop>, Errno> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid, writable c_int for the duration of the call.
+    let rc = unsafe { libc::waitpid(tid.as_raw(), &mut status, flags) };
+    match rc {
+        0 => Ok(None),
+        rc if rc > 0 => {
             log::trace!("waitpid({tid}) -> status {status:#x}");
-            return Ok(Stop::from_status(status));
+            Ok(Some(Stop::from_status(status)))
         }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            errno => return Err(errno),
-        }
+        _ => Err(Errno::last()),
     }
 }
 

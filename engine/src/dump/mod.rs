@@ -1,8 +1,34 @@
 //! Dump: freeze a process, collect its state, write CRIU images.
+//!
+//! The steps, in order: seize every thread (the process is frozen from here
+//! on), look for anything that cannot be dumped and refuse before writing
+//! anything, infect it, collect its state from /proc, ptrace and remote
+//! syscalls, drain its pages through the parasite into the pages image,
+//! write the other images and commit them, then kill the process while it is
+//! still frozen (or cure it and let it run with `--leave-running`). Any error
+//! before the commit cures the process, which carries on untouched, and
+//! removes the half-written images.
+
+mod files;
+mod inside;
+mod memory;
+mod pages;
+mod process;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
+use compel::infect::{Infection, Victim};
 use nix::unistd::Pid;
+
+use crate::images::ImageDir;
+use crate::proc::identity;
+use crate::snapshot::{MemorySnapshot, MmFields, ProcessSnapshot, ThreadSnapshot};
+
+use files::FileTable;
+
+/// The pages image id a dump writes (pages-1.img).
+pub const PAGES_ID: u32 = 1;
 
 /// What `crust dump` was asked to do.
 #[derive(Debug, Clone)]
@@ -31,12 +57,268 @@ pub struct DumpSummary {
 /// Why a dump failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
-    /// The engine does not dump yet (placeholder until the dump lands).
-    #[error("pid {0}: dump is not available in this build")]
-    Unavailable(Pid),
+    /// The pid names no process.
+    #[error("pid {0} does not exist")]
+    NoSuchProcess(Pid),
+    /// crust was asked to dump itself.
+    #[error("pid {0} is crust itself")]
+    Myself(Pid),
+    /// Something in the process cannot be dumped; each line names the
+    /// resource and the reason. The process was left running untouched.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<crate::refusal::Refusal>),
+    /// Looking for what cannot be dumped failed.
+    #[error(transparent)]
+    Check(#[from] crate::refusal::RefusalError),
+    /// Reading /proc failed.
+    #[error(transparent)]
+    Proc(#[from] crate::proc::ProcError),
+    /// Freezing, infecting or curing the process failed.
+    #[error(transparent)]
+    Infect(#[from] compel::infect::InfectError),
+    /// The parasite failed.
+    #[error(transparent)]
+    Parasite(#[from] compel::infect::ParasiteError),
+    /// A remote syscall in the process failed.
+    #[error("pid {pid}: cannot read {what} inside the process: {source}")]
+    Inside {
+        /// The thread.
+        pid: i32,
+        /// What was being read.
+        what: &'static str,
+        /// The remote error.
+        source: Box<compel::remote::RemoteError>,
+    },
+    /// A ptrace or syscall request about one thread failed.
+    #[error("tid {tid}: {what}: {errno}")]
+    Thread {
+        /// The thread.
+        tid: i32,
+        /// The request.
+        what: &'static str,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
+    /// Something the refusal checks let through and the dump cannot handle.
+    #[error("pid {pid}: {what} cannot be dumped")]
+    Unsupported {
+        /// The process.
+        pid: i32,
+        /// What it is.
+        what: String,
+    },
+    /// A file could not be examined.
+    #[error("cannot stat {path}: {source}")]
+    Stat {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A path is not valid UTF-8 (CRIU images store paths as strings).
+    #[error("path {path:?} is not valid UTF-8")]
+    PathNotUtf8 {
+        /// The path, lossily converted.
+        path: String,
+    },
+    /// Copying the data out of a pipe failed.
+    #[error("pid {pid}: fd {fd}: cannot copy the pipe's data: {errno}")]
+    PipeData {
+        /// The process.
+        pid: i32,
+        /// The fd.
+        fd: i32,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
+    /// Writing the images failed.
+    #[error(transparent)]
+    Images(#[from] crate::images::ImageError),
+    /// Encoding the snapshot as images failed.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
+    /// The dumped state is inconsistent (a bug in crust, caught before writing).
+    #[error(transparent)]
+    Invalid(#[from] crate::snapshot::SnapshotError),
+    /// crust was told to stop (SIGINT/SIGTERM); the process was cured first.
+    #[error("interrupted by {0}; pid was left running as it was")]
+    Interrupted(String),
 }
 
 /// Dump the process named in `options` into its image directory.
 pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
-    Err(DumpError::Unavailable(options.pid))
+    let pid = options.pid;
+    check_target(pid)?;
+    let victim = Victim::seize(pid)?;
+    let frozen_at = Instant::now();
+    log::info!("pid {pid}: frozen ({} threads)", victim.threads().len());
+
+    refuse_what_cannot_be_dumped(pid)?;
+    let dir = ImageDir::create(&options.images_dir)?;
+    let mut infection = victim.infect()?;
+    let process = collect(&mut infection)?;
+    process.validate()?;
+
+    let mut parasite = infection.start_parasite()?;
+    let pages_bytes = pages::drain(&mut parasite, &dir, &process.memory.pages)?;
+    crate::codec::write_process(&dir, &process)?;
+    dir.commit()?;
+    log::info!(
+        "pid {pid}: images written to {}",
+        options.images_dir.display()
+    );
+
+    let frozen = frozen_at.elapsed();
+    if options.leave_running {
+        parasite.cure()?;
+    } else {
+        parasite.kill()?;
+    }
+    let threads = process.threads.len();
+    Ok(DumpSummary {
+        processes: 1,
+        threads,
+        pages_bytes,
+        frozen,
+    })
+}
+
+/// Refuses pids crust must never touch, before anything is done to them.
+fn check_target(pid: Pid) -> Result<(), DumpError> {
+    if pid == nix::unistd::getpid() {
+        return Err(DumpError::Myself(pid));
+    }
+    if !crate::proc::proc_path(pid, "stat").exists() {
+        return Err(DumpError::NoSuchProcess(pid));
+    }
+    Ok(())
+}
+
+/// Every blocker at once, while the process is frozen and untouched.
+fn refuse_what_cannot_be_dumped(pid: Pid) -> Result<(), DumpError> {
+    let refusals = crate::refusal::check_process(pid)?;
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    Err(DumpError::Refused(refusals))
+}
+
+/// Collects the whole snapshot but the pages' contents.
+fn collect(infection: &mut Infection) -> Result<ProcessSnapshot, DumpError> {
+    let pid = infection.pid();
+    let stat = crate::proc::stat::stat(pid)?;
+    let status = crate::proc::status::status(pid)?;
+    let mut table = FileTable::default();
+
+    let areas = memory::collect_areas(pid, &mut table)?;
+    let runs = memory::page_runs(pid, &areas)?;
+    let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
+    let fds = files::collect_fds(pid, &mut table)?;
+    let files = table.into_files();
+    let pipe_data = files::collect_pipe_data(pid, &files, &fds)?;
+
+    let inside = inside::process_inside(infection)?;
+    let threads = collect_threads(infection)?;
+    let posix_timers = inside::posix_timers(infection, &crate::proc::timers::timers(pid)?)?;
+
+    let mm = MmFields {
+        start_code: stat.start_code,
+        end_code: stat.end_code,
+        start_data: stat.start_data,
+        end_data: stat.end_data,
+        start_brk: stat.start_brk,
+        brk: inside.brk,
+        start_stack: stat.start_stack,
+        arg_start: stat.arg_start,
+        arg_end: stat.arg_end,
+        env_start: stat.env_start,
+        env_end: stat.env_end,
+    };
+    let auxv = crate::proc::auxv::auxv(pid)?
+        .into_iter()
+        .flat_map(|(k, v)| [k, v])
+        .collect();
+    let memory = MemorySnapshot {
+        vmas: areas.into_iter().map(|(_, area)| area).collect(),
+        mm,
+        auxv,
+        exe_file_id,
+        pages: runs,
+    };
+    let process = ProcessSnapshot {
+        pid: pid.as_raw(),
+        pgid: stat.pgrp.as_raw(),
+        sid: stat.session.as_raw(),
+        threads,
+        memory,
+        files,
+        fds,
+        pipe_data,
+        cwd: path_string(identity::cwd(pid)?)?,
+        root: path_string(identity::root(pid)?)?,
+        umask: process::umask(pid)?,
+        sigactions: inside.sigactions,
+        shared_pending: process::pending_signals(pid, true)?,
+        itimers: inside.itimers,
+        posix_timers,
+        rlimits: process::rlimits(pid)?,
+        personality: identity::personality(pid)?,
+        no_new_privs: status.no_new_privs,
+        dumpable: inside.dumpable,
+        child_subreaper: inside.child_subreaper,
+        exit_signal: libc::SIGCHLD,
+    };
+    Ok(process)
+}
+
+fn collect_threads(infection: &mut Infection) -> Result<Vec<ThreadSnapshot>, DumpError> {
+    let pid = infection.pid();
+    let mut threads = Vec::new();
+    for index in 0..infection.threads().len() {
+        let inside = inside::thread_inside(infection, index)?;
+        let seized = &infection.threads()[index];
+        let tid = seized.tracee.tid();
+        let mut creds = process::thread_credentials(pid, tid)?;
+        creds.securebits = inside.securebits;
+        let rseq = compel::ptrace::rseq_configuration(tid)
+            .map_err(|e| DumpError::Unsupported {
+                pid: pid.as_raw(),
+                what: format!("tid {tid}: rseq: {e}"),
+            })?
+            .map(|c| crate::snapshot::RseqRegistration {
+                addr: c.addr,
+                len: c.len,
+                signature: c.signature,
+            });
+        let comm =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).map_err(|source| {
+                DumpError::Stat {
+                    path: format!("/proc/{pid}/task/{tid}/comm"),
+                    source,
+                }
+            })?;
+        threads.push(ThreadSnapshot {
+            tid: tid.as_raw(),
+            regs: seized.regs,
+            xstate: seized.xstate.clone(),
+            sigmask: seized.sigmask,
+            altstack: inside.altstack,
+            clear_tid_addr: inside.clear_tid_addr,
+            robust_list: process::robust_list(tid)?,
+            rseq,
+            pdeath_signal: inside.pdeath_signal,
+            comm: comm.trim_end_matches('\n').to_string(),
+            pending: process::pending_signals(tid, false)?,
+            creds,
+        });
+    }
+    Ok(threads)
+}
+
+fn path_string(path: PathBuf) -> Result<String, DumpError> {
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| DumpError::PathNotUtf8 {
+            path: p.to_string_lossy().into_owned(),
+        })
 }

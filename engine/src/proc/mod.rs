@@ -19,10 +19,13 @@ pub mod maps;
 pub mod mountinfo;
 pub mod ns;
 pub mod pagemap;
+#[cfg(test)]
+mod robustness;
 pub mod smaps;
 pub mod socket;
 pub mod stat;
 pub mod status;
+pub mod sysvipc;
 pub mod task;
 pub mod timers;
 
@@ -112,9 +115,10 @@ impl DevId {
 
     /// Split a `dev_t` as `stat` returns it.
     pub fn from_dev_t(dev: u64) -> Self {
+        let part = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         Self {
-            major: nix::sys::stat::major(dev) as u32,
-            minor: nix::sys::stat::minor(dev) as u32,
+            major: part(nix::sys::stat::major(dev)),
+            minor: part(nix::sys::stat::minor(dev)),
         }
     }
 }

@@ -190,7 +190,7 @@ pub struct PageRuns<'a> {
     chunk_page: u64,
     index: usize,
     pending: Option<PageRun>,
-    failed: bool,
+    finished: bool,
 }
 
 impl<'a> PageRuns<'a> {
@@ -212,7 +212,7 @@ impl<'a> PageRuns<'a> {
             chunk_page: 0,
             index: 0,
             pending: None,
-            failed: policy == StorePolicy::Nothing,
+            finished: policy == StorePolicy::Nothing,
         }
     }
 
@@ -253,7 +253,7 @@ impl Iterator for PageRuns<'_> {
     type Item = Result<PageRun, ProcError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.finished {
             return None;
         }
         loop {
@@ -262,7 +262,7 @@ impl Iterator for PageRuns<'_> {
                     Ok(true) => {}
                     Ok(false) => return self.pending.take().map(Ok),
                     Err(error) => {
-                        self.failed = true;
+                        self.finished = true;
                         return Some(Err(error));
                     }
                 }

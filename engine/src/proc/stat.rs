@@ -105,7 +105,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, BadLine> {
         ppid: pid(4)?,
         pgrp: pid(5)?,
         session: pid(6)?,
-        tty_nr: field(7).and_then(|f| dec::<i32>(f, line, "bad tty_nr"))? as u32,
+        tty_nr: field(7).and_then(|f| dec(f, line, "bad tty_nr"))?,
         flags: field(9).and_then(|f| dec(f, line, "bad flags"))?,
         num_threads: field(20).and_then(|f| dec(f, line, "bad num_threads"))?,
         start_code: num(26)?,

@@ -36,6 +36,42 @@ pub(super) fn check_files(pid: Pid, found: &mut Findings) -> Result<Vec<OpenFd>,
     Ok(open)
 }
 
+/// The working and root directories must still exist under their paths.
+pub(super) fn check_directories(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let cwd = crate::proc::identity::cwd(pid).map_err(RefusalError::Files)?;
+    let cwd_stat = stat_link(pid, "cwd").map_err(RefusalError::Files)?;
+    let named = nix::sys::stat::stat(&path_in_root(pid, &cwd)).ok();
+    if let Some(reason) = judge_directory(&cwd, &cwd_stat, named.as_ref()) {
+        found.add(Resource::Cwd(cwd.display().to_string()), reason);
+    }
+    let root = crate::proc::identity::root(pid).map_err(RefusalError::Files)?;
+    let root_stat = stat_link(pid, "root").map_err(RefusalError::Files)?;
+    if root_stat.st_nlink == 0 {
+        found.add(Resource::Root(root.display().to_string()), Reason::Deleted);
+    }
+    Ok(())
+}
+
+fn stat_link(pid: Pid, name: &str) -> Result<FileStat, ProcError> {
+    let path = proc_path(pid, name);
+    nix::sys::stat::stat(&path).map_err(|errno| ProcError::Stat {
+        pid,
+        path,
+        source: errno.into(),
+    })
+}
+
+/// The refusal for a directory held at `path` (with stat `held`), given the stat of what that
+/// path names now.
+fn judge_directory(path: &Path, held: &FileStat, named: Option<&FileStat>) -> Option<Reason> {
+    if held.st_nlink == 0 {
+        return Some(Reason::Deleted);
+    }
+    // A path the kernel could not express from the task's root is no path to compare.
+    let comparable = path.is_absolute();
+    (comparable && !names_same_file(named, held.st_dev, held.st_ino)).then_some(Reason::Replaced)
+}
+
 /// fdinfo and stat of one fd; `None` when it was closed meanwhile.
 fn read_fd(pid: Pid, link: FdLink) -> Result<Option<OpenFd>, ProcError> {
     let read = fdinfo(pid, link.fd).and_then(|info| Ok((info, fd_stat(pid, link.fd)?)));

@@ -59,8 +59,10 @@ pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
     task::check_threads(pid, &mut found)?;
     task::check_user(pid, &mut found)?;
     task::check_children(pid, &mut found)?;
+    task::check_session(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
 
+    files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, &mut found)?;
     pipes::check_pipes(pid, &open, &mut found);
     locks::check_locks(pid, &open, &mut found)?;

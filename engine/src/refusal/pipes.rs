@@ -26,15 +26,15 @@ pub(super) fn check_pipes(pid: Pid, open: &[OpenFd], found: &mut Findings) {
         return;
     }
     let holders = other_holders(pid, &pipes);
+    let mut refused = Vec::new();
     for (inode, ends) in &pipes {
         if let Some(reason) = judge_pipe(ends, holders.get(inode).copied()) {
-            for fd in &ends.fds {
-                found.add(
-                    Resource::Fd(*fd, format!("a pipe (pipe:[{inode}])")),
-                    reason.clone(),
-                );
-            }
+            refused.extend(ends.fds.iter().map(|fd| (*fd, *inode, reason.clone())));
         }
+    }
+    refused.sort_by_key(|(fd, _, _)| *fd);
+    for (fd, inode, reason) in refused {
+        found.add(Resource::Fd(fd, format!("a pipe (pipe:[{inode}])")), reason);
     }
 }
 

@@ -35,6 +35,10 @@ pub enum Resource {
     Range(u64, u64, String),
     /// A child process.
     Child(Pid),
+    /// The working directory, by its path.
+    Cwd(String),
+    /// The root directory, by its path.
+    Root(String),
     /// A namespace of the process.
     Namespace(NsKind),
     /// A file lock, with the fd it was found through (if any) and the locked file's name.
@@ -89,6 +93,12 @@ pub enum Reason {
     UnsupportedMapping { kind: &'static str },
     /// A held file lock.
     FileLock,
+    /// The process's session is led by a process outside the dump.
+    ForeignSession { sid: Pid },
+    /// The process's group is led by a process outside the dump.
+    ForeignGroup { pgid: Pid },
+    /// The process has a controlling terminal.
+    ControllingTerminal { tty: u32 },
 }
 
 impl Reason {
@@ -106,6 +116,15 @@ impl Reason {
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
+            Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
+            Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
+            Self::ControllingTerminal { tty } => {
+                format!(
+                    " has a controlling terminal (device {}:{})",
+                    tty >> 8 & 0xfff,
+                    tty & 0xff
+                )
+            }
             _ => String::new(),
         }
     }
@@ -119,7 +138,10 @@ impl Reason {
             Self::Traced { .. } => "a traced task cannot be dumped; detach the tracer first".into(),
             Self::SeccompFilter { .. } => "seccomp filters are not supported yet".into(),
             Self::OtherUser { crust_uid, .. } => {
-                format!("crust runs as uid {crust_uid}, not root, and dumps only its own user's processes")
+                format!(
+                    "crust runs as uid {crust_uid}, not root, and dumps only its own user's \
+                    processes"
+                )
             }
             Self::ChildProcess => {
                 "process trees are not supported yet: crust dumps one process with its threads"
@@ -144,6 +166,14 @@ impl Reason {
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
             Self::FileLock => "file locks need --file-locks, which is not available yet".into(),
+            Self::ForeignSession { .. } | Self::ForeignGroup { .. } => {
+                "it cannot be recreated without its leader; start the process with setsid \
+                (--shell-job is not available yet)"
+                    .into()
+            }
+            Self::ControllingTerminal { .. } => {
+                "terminals are not supported yet (--shell-job is not available yet)".into()
+            }
         }
     }
 }
@@ -156,6 +186,8 @@ impl fmt::Display for Resource {
             Self::Fd(fd, what) => write!(f, "fd {fd} is {what}"),
             Self::Range(start, end, what) => write!(f, "{start:#x}-{end:#x} {what}"),
             Self::Child(pid) => write!(f, "child {pid}"),
+            Self::Cwd(path) => write!(f, "working directory {path}"),
+            Self::Root(path) => write!(f, "root directory {path}"),
             Self::Namespace(kind) => write!(f, "{kind} namespace"),
             Self::Lock { fd, lock, file } => {
                 if let Some(fd) = fd {
@@ -174,14 +206,17 @@ impl fmt::Display for Resource {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pid {}: {}{}: {}",
-            self.pid,
-            self.resource,
-            self.reason.fact(),
-            self.reason.verdict()
-        )
+        let (fact, verdict) = (self.reason.fact(), self.reason.verdict());
+        let line = format!("pid {}: {}{fact}: {verdict}", self.pid, self.resource);
+        // One line whatever a path holds: control characters are shown escaped.
+        for c in line.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -220,7 +255,8 @@ mod tests {
         );
         assert_eq!(
             line(card, Reason::Device),
-            "pid 4242: 0x7f12a000-0x7f12c000 maps /dev/dri/card0 (char 226:0): devices cannot be dumped"
+            "pid 4242: 0x7f12a000-0x7f12c000 maps /dev/dri/card0 (char 226:0): devices cannot \
+            be dumped"
         );
     }
 
@@ -237,8 +273,24 @@ mod tests {
              tracer first"
         );
         assert_eq!(
-            line(Resource::Namespace(NsKind::Net), Reason::ForeignNamespace { inode: 2, crust_inode: 1 }),
-            "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not supported yet"
+            line(
+                Resource::Namespace(NsKind::Net),
+                Reason::ForeignNamespace {
+                    inode: 2,
+                    crust_inode: 1
+                }
+            ),
+            "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not \
+            supported yet"
+        );
+    }
+
+    #[test]
+    fn a_newline_in_a_path_stays_on_one_line() {
+        let fd = Resource::Fd(3, "/tmp/a\nb (deleted)".into());
+        assert_eq!(
+            line(fd, Reason::Deleted),
+            "pid 4242: fd 3 is /tmp/a\\nb (deleted): unlinked files cannot be dumped yet"
         );
     }
 

@@ -12,7 +12,7 @@ use crate::proc::task::{children, tasks};
 
 /// Refuse crust itself, kernel threads and zombies; false when nothing else can be checked.
 pub(super) fn check_identity(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
-    if pid == nix::unistd::getpid() {
+    if pid == nix::unistd::getpid() || Path::new(&format!("/proc/self/task/{pid}")).exists() {
         found.add(Resource::Task, Reason::IsCrust);
         return Ok(false);
     }
@@ -109,6 +109,24 @@ fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
 pub(super) fn check_children(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
     for child in children(pid).map_err(RefusalError::Children)? {
         found.add(Resource::Child(child), Reason::ChildProcess);
+    }
+    Ok(())
+}
+
+/// Refuse a session or process group the restore could not recreate (led
+/// by a process outside the dump), and a controlling terminal.
+pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    let stat = crate::proc::stat::stat(pid).map_err(RefusalError::Task)?;
+    if stat.session != pid {
+        found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
+    } else if stat.pgrp != pid {
+        found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+    }
+    if stat.tty_nr != 0 {
+        found.add(
+            Resource::Task,
+            Reason::ControllingTerminal { tty: stat.tty_nr },
+        );
     }
     Ok(())
 }

@@ -88,21 +88,23 @@ impl HostFiles {
         }
         keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
 
-        let open_path = |path: &str, flags: i32| -> Result<OwnedFd, RestoreError> {
-            let file = OpenOptions::new()
-                .read(flags & libc::O_PATH == 0)
-                .custom_flags(flags)
-                .open(path)
-                .map_err(|source| RestoreError::OpenFile {
-                    pid,
-                    path: path.into(),
-                    source,
-                })?;
-            high(file.into())
+        let open_path = |path: &str, flags: OFlag| -> Result<OwnedFd, RestoreError> {
+            let fd = nix::fcntl::open(
+                path,
+                flags | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|errno| RestoreError::OpenFile {
+                pid,
+                path: path.into(),
+                source: errno.into(),
+            })?;
+            // SAFETY: open(2) just returned this fd, owned by nobody else.
+            high(unsafe { OwnedFd::from_raw_fd(fd) })
         };
-        let pages = open_path(&pages.to_string_lossy(), 0)?;
-        let cwd = open_path(&process.cwd, libc::O_PATH | libc::O_DIRECTORY)?;
-        let root = open_path(&process.root, libc::O_PATH | libc::O_DIRECTORY)?;
+        let pages = open_path(&pages.to_string_lossy(), OFlag::O_RDONLY)?;
+        let cwd = open_path(&process.cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let root = open_path(&process.root, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         Ok(HostFiles {
             by_id,
             pages,

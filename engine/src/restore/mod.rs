@@ -356,6 +356,7 @@ fn rebuild(
             start: process.memory.mm.start_code,
             file_id: process.memory.exe_file_id,
         })?;
+    let exe = (!is_crust_executable(exe)).then_some(exe);
     process::set_mm(&mut leader, &scratch, process, exe)?;
     files::install_fds(&mut leader, &scratch, process, files)?;
     process::set_session(&mut leader, process)?;
@@ -418,6 +419,15 @@ fn seize_new(pid: Pid) -> Result<RemoteThread, RestoreError> {
         tracee,
         trampoline: rip - 2,
     })
+}
+
+/// Whether `fd` is the very file crust runs from (and so the exe link its
+/// fork already has).
+fn is_crust_executable(fd: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata("/proc/self/exe");
+    let theirs = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
 }
 
 /// A fork inherits crust's rseq registration, which points into memory about

@@ -25,11 +25,14 @@ struct PrctlMmMap {
 }
 
 /// Sets the mm fields, the auxiliary vector and the exe link in one go.
+/// `exe_fd` is `None` when the task's exe link (crust's, inherited by the
+/// fork) already names the process's executable: the kernel refuses to
+/// replace an exe link whose file is still mapped, and there is nothing to do.
 pub fn set_mm(
     thread: &mut RemoteThread,
     scratch: &Scratch,
     process: &ProcessSnapshot,
-    exe_fd: i32,
+    exe_fd: Option<i32>,
 ) -> Result<(), RestoreError> {
     let auxv: Vec<u8> = process
         .memory
@@ -67,7 +70,7 @@ pub fn set_mm(
         ],
         auxv: auxv_addr,
         auxv_size: auxv.len() as u32,
-        exe_fd: exe_fd as u32,
+        exe_fd: exe_fd.map_or(u32::MAX, |fd| fd as u32),
     };
     let addr = scratch.put(0, bytes_of(&map))?;
     let size = std::mem::size_of::<PrctlMmMap>() as u64;

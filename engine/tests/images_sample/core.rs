@@ -134,6 +134,8 @@ fn creds() -> CredsEntry {
         lsm_profile: None,
         lsm_sockcreate: None,
         apparmor_data: None,
+        no_new_privs: None,
+        cap_amb: vec![],
     }
 }
 

@@ -17,6 +17,7 @@ fn vma(start: u64, end: u64, prot: u32, flags: u32, status: u32, shmid: u64) -> 
         fd: -1,
         madv: None,
         fdflags: None,
+        crust_vvar_vclock: None,
     }
 }
 

@@ -4,10 +4,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::infect::protocol::{Command, CommandKind, Reply};
 
+const SEQPACKET_CLOEXEC: i32 = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+
+/// A connected pair: the test's end (with a 10 s receive timeout, so a
+/// silent parasite fails the test instead of hanging it) and the victim's.
 pub(super) fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
     let mut sv = [-1; 2];
     // SAFETY: socketpair writes two fds into sv.
-    let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, sv.as_mut_ptr()) };
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, SEQPACKET_CLOEXEC, 0, sv.as_mut_ptr()) };
     assert_eq!(rc, 0);
     let timeout = libc::timeval {
         tv_sec: 10,

@@ -1,8 +1,8 @@
 //! Writing a task's pages: raw bytes to `pages-N.img`, runs to `pagemap-PID.img`.
 
 use std::fs::File;
-use std::io::Write;
-use std::os::fd::BorrowedFd;
+use std::io::{Seek, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use super::PAGE_SIZE;
@@ -84,8 +84,39 @@ impl PagesWriter {
         self.record(vaddr, nr_pages, len)
     }
 
+    /// The pages file, positioned where the next page goes, for a caller that
+    /// appends pages itself (compel's drain splices them there from the
+    /// parasite's pipe); each run so appended is then given to
+    /// [`PagesWriter::record_appended`].
+    pub fn pages_fd(&self) -> BorrowedFd<'_> {
+        self.pages.as_fd()
+    }
+
+    /// Records `nr_pages` pages at `vaddr` that the caller appended through
+    /// [`PagesWriter::pages_fd`]. [`PagesWriter::finish`] checks that the
+    /// file holds exactly the bytes recorded.
+    pub fn record_appended(&mut self, vaddr: u64, nr_pages: u32) -> Result<(), ImageError> {
+        let len = u64::from(nr_pages) * PAGE_SIZE;
+        let len = usize::try_from(len).map_err(|_| self.bad(vaddr, "run too long"))?;
+        self.check_run(vaddr, len)?;
+        self.record(vaddr, nr_pages, len)
+    }
+
     /// Writes the last run and closes both files.
     pub fn finish(mut self) -> Result<PagesSummary, ImageError> {
+        let position = (&self.pages)
+            .stream_position()
+            .map_err(|source| ImageError::Write {
+                path: self.pages_path.clone(),
+                offset: self.pages_len,
+                source,
+            })?;
+        if position != self.pages_len {
+            return Err(self.bad(
+                self.next_vaddr,
+                "the pages file does not hold the pages recorded",
+            ));
+        }
         if let Some(entry) = self.pending.take() {
             self.pagemap.write_entry(&entry)?;
             self.nr_entries += 1;
@@ -156,7 +187,7 @@ impl PagesWriter {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::os::fd::AsFd;
+    use std::os::fd::AsFd as _;
 
     use crate::images::pagemap::{PagemapEntry, PagemapHead};
     use crate::images::scratch::ScratchDir;

@@ -1,0 +1,192 @@
+//! The host's view of the shared area.
+//!
+//! The victim maps the area with a remote `mmap(MAP_SHARED | MAP_ANONYMOUS)`;
+//! the host opens the same memory object through
+//! `/proc/PID/map_files/START-END` and maps it `MAP_SHARED` too, so bytes
+//! written on either side are seen by the other without a copy.
+//!
+//! # Safety
+//!
+//! The host view is a raw mapping that the victim writes concurrently; it is
+//! never handed out as a Rust reference, only copied in and out with
+//! `ptr::copy_nonoverlapping` after a bounds check.
+
+use std::fs::OpenOptions;
+use std::num::NonZeroUsize;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+
+use nix::errno::Errno;
+use nix::sys::mman::{self, MapFlags, ProtFlags};
+use nix::unistd::Pid;
+
+/// Errors mapping or using the host view.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    /// `/proc/PID/map_files/START-END` could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The map_files entry.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The host `mmap` failed.
+    #[error("cannot map {path} ({size} bytes) in the host: {errno}")]
+    Map {
+        /// The map_files entry.
+        path: PathBuf,
+        /// Bytes asked for.
+        size: usize,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// An access outside the area.
+    #[error("access of {len} bytes at offset {offset:#x} is outside the area of {size} bytes")]
+    OutOfBounds {
+        /// Offset from the area's start.
+        offset: usize,
+        /// Bytes accessed.
+        len: usize,
+        /// Area size.
+        size: usize,
+    },
+}
+
+/// The area as both sides see it: its address in the victim and a host mapping.
+#[derive(Debug)]
+pub struct SharedArea {
+    remote: u64,
+    size: usize,
+    host: NonNull<libc::c_void>,
+}
+
+impl SharedArea {
+    /// Maps the victim's area at `remote` (`size` bytes) into the host.
+    pub fn map(pid: Pid, remote: u64, size: usize) -> Result<Self, SharedError> {
+        let end = remote + size as u64;
+        let path = PathBuf::from(format!("/proc/{pid}/map_files/{remote:x}-{end:x}"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| SharedError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let length = NonZeroUsize::new(size).ok_or(SharedError::Map {
+            path: path.clone(),
+            size,
+            errno: Errno::EINVAL,
+        })?;
+        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: a fresh shared mapping at an address the kernel picks; it
+        // aliases no Rust object and is only accessed through copy_in/copy_out.
+        let host = unsafe { mman::mmap(None, length, prot, MapFlags::MAP_SHARED, file.as_fd(), 0) }
+            .map_err(|errno| SharedError::Map { path, size, errno })?;
+        Ok(SharedArea { remote, size, host })
+    }
+
+    /// Address of the area in the victim.
+    pub fn remote(&self) -> u64 {
+        self.remote
+    }
+
+    /// Remote address of `offset`.
+    pub fn remote_at(&self, offset: usize) -> u64 {
+        self.remote + offset as u64
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result<(), SharedError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(SharedError::OutOfBounds {
+                offset,
+                len,
+                size: self.size,
+            }),
+        }
+    }
+
+    /// Copies `bytes` into the area at `offset`.
+    pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), SharedError> {
+        self.check(offset, bytes.len())?;
+        // SAFETY: the range is inside the host mapping (checked above), which
+        // lives as long as `self`; `bytes` cannot overlap a mapping no Rust
+        // reference points into.
+        unsafe {
+            let dst = self.host.as_ptr().cast::<u8>().add(offset);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+        }
+        Ok(())
+    }
+
+    /// Copies `out.len()` bytes from the area at `offset`.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), SharedError> {
+        self.check(offset, out.len())?;
+        // SAFETY: the range is inside the host mapping (checked above), which
+        // lives as long as `self`; `out` is a distinct Rust buffer.
+        unsafe {
+            let src = self.host.as_ptr().cast::<u8>().add(offset);
+            std::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len());
+        }
+        Ok(())
+    }
+
+    /// Copies a plain-old-data value into the area at `offset`.
+    pub fn write_value<T: Pod>(&self, offset: usize, value: &T) -> Result<(), SharedError> {
+        // SAFETY: `T: Pod` has no padding and no pointers, so all its bytes are
+        // initialized; the slice borrows `value` for the copy only.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
+        self.write(offset, bytes)
+    }
+
+    /// Copies a plain-old-data value out of the area at `offset`.
+    pub fn read_value<T: Pod>(&self, offset: usize) -> Result<T, SharedError> {
+        let mut value = T::default();
+        // SAFETY: `T: Pod` accepts any bit pattern, so overwriting its bytes
+        // yields a valid value; the slice covers exactly `value`.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut((&mut value as *mut T).cast::<u8>(), size_of::<T>())
+        };
+        self.read(offset, bytes)?;
+        Ok(value)
+    }
+}
+
+impl Drop for SharedArea {
+    fn drop(&mut self) {
+        // SAFETY: `host` is the mapping made in `map` with this size, and no
+        // pointer into it outlives `self`.
+        if let Err(errno) = unsafe { mman::munmap(self.host, self.size) } {
+            log::warn!(
+                "cannot unmap the host view of the area at {:#x}: {errno}",
+                self.remote
+            );
+        }
+    }
+}
+
+/// Types made only of integers with no padding, that any bit pattern makes valid.
+///
+/// # Safety
+///
+/// Implement only for `#[repr(C)]` types of integer fields whose sizes add up
+/// to the type's size.
+pub unsafe trait Pod: Default + Copy {}
+
+use super::protocol::{AreaHeader, Command, PageRange, Reply, TaskInfo};
+
+// SAFETY: each is repr(C) with integer fields only, padding-free as the
+// protocol's layout tests prove.
+unsafe impl Pod for AreaHeader {}
+// SAFETY: as above.
+unsafe impl Pod for Command {}
+// SAFETY: as above.
+unsafe impl Pod for Reply {}
+// SAFETY: as above.
+unsafe impl Pod for TaskInfo {}
+// SAFETY: as above.
+unsafe impl Pod for PageRange {}

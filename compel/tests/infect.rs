@@ -1,0 +1,112 @@
+//! Infect a victim in each of its waits, run syscalls and the parasite in it,
+//! cure it, and let the victim check that nothing was harmed.
+
+mod victim_process;
+
+use std::os::unix::fs::FileExt;
+
+use compel::infect::{DrainSink, PageRange};
+use compel::{Parasite, Victim};
+use victim_process::VictimProcess;
+
+/// Getpid, mmap and munmap through the area trampoline, then the parasite.
+fn infect(victim: &VictimProcess) -> Parasite {
+    let pid = victim.pid();
+    let seized = Victim::seize(pid).expect("seize");
+    let mut infection = seized.infect().expect("infect");
+    assert_eq!(
+        infection.syscall(libc::SYS_getpid, [0; 6]).ok(),
+        Some(pid.as_raw() as i64)
+    );
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+    let addr = infection
+        .syscall_checked(libc::SYS_mmap, [0, 8192, prot, flags, u64::MAX, 0])
+        .expect("remote mmap");
+    infection
+        .syscall_checked(libc::SYS_munmap, [addr, 8192, 0, 0, 0, 0])
+        .expect("remote munmap");
+    infection.start_parasite().expect("start parasite")
+}
+
+/// What every victim gets: info, a 64 MiB drain compared with /proc/PID/mem,
+/// one fd pulled out and read.
+fn exercise(victim: &VictimProcess, parasite: &mut Parasite) {
+    let pid = victim.pid().as_raw();
+    let info = parasite.info().expect("info");
+    assert_eq!((info.pid, info.tid), (pid, pid));
+    assert_eq!(info.altstack.sp, victim.hex("altstack"));
+    assert_eq!(info.altstack.size, victim.hex("altsize"));
+
+    let (start, len) = (victim.hex("mem"), victim.hex("len"));
+    let mut drained = Vec::with_capacity(len as usize);
+    let mut sink = |chunk: &[u8]| {
+        drained.extend_from_slice(chunk);
+        Ok(())
+    };
+    let moved = parasite
+        .drain(&[PageRange { start, len }], DrainSink::Callback(&mut sink))
+        .expect("drain");
+    assert_eq!(moved, len);
+    assert!(
+        drained == victim.read_memory(start, len as usize),
+        "drained bytes differ"
+    );
+
+    let memfd = victim.number("memfd") as i32;
+    let fds = parasite.take_fds(&[memfd]).expect("take fds");
+    let file = std::fs::File::from(fds.into_iter().next().expect("one fd"));
+    let mut secret = [0u8; 19];
+    file.read_exact_at(&mut secret, 0)
+        .expect("read the victim's memfd");
+    assert_eq!(&secret, b"secret-from-victim\n");
+}
+
+fn assert_ok(report: &str) {
+    assert!(report.starts_with("REPORT ok"), "victim reported: {report}");
+}
+
+#[test]
+fn busy_victim_is_unharmed() {
+    let mut victim = VictimProcess::start("busy");
+    victim.wait_word_nonzero(victim.hex("counters"));
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+    victim.release_busy_loop();
+    assert_ok(&victim.report());
+}
+
+#[test]
+fn read_goes_on_after_the_cure() {
+    let mut victim = VictimProcess::start("read");
+    victim.wait_in_syscall(libc::SYS_read);
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+    victim.wait_in_syscall(libc::SYS_read);
+    victim.send(b"wake\n");
+    assert_ok(&victim.report());
+}
+
+#[test]
+fn epoll_wait_goes_on_after_the_cure() {
+    let mut victim = VictimProcess::start("epoll");
+    victim.wait_in_syscall(libc::SYS_epoll_wait);
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+    victim.wait_in_syscall(libc::SYS_epoll_wait);
+    victim.send(b"wake\n");
+    assert_ok(&victim.report());
+}
+
+#[test]
+fn nanosleep_sleeps_its_full_time() {
+    let mut victim = VictimProcess::start("nanosleep");
+    victim.wait_in_syscall(libc::SYS_nanosleep);
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+    assert_ok(&victim.report());
+}

@@ -1,0 +1,223 @@
+//! Files: the fd table, the open file descriptions behind it, and the data
+//! sitting in pipes.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
+use nix::unistd::{pipe2, read, Pid};
+
+use crate::proc::fd::{fd_kind, fd_stat, fds, FdKind};
+use crate::proc::fdinfo::fdinfo;
+use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+
+use super::DumpError;
+
+/// Character devices crust reopens by path: null, zero, full, random, urandom.
+const REOPENABLE_DEVICES: [(u64, u64); 5] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9)];
+
+/// The open file descriptions of a process, each with its id.
+#[derive(Debug, Default)]
+pub struct FileTable {
+    files: Vec<FileSnapshot>,
+    by_path: HashMap<(String, u32), u32>,
+}
+
+impl FileTable {
+    fn next_id(&self) -> u32 {
+        self.files.len() as u32 + 1
+    }
+
+    /// A description opened by path for a mapping, the exe link or a
+    /// directory: one per path and flags.
+    pub fn by_path(&mut self, path: &Path, flags: u32) -> Result<u32, DumpError> {
+        let text = path_text(path)?;
+        if let Some(id) = self.by_path.get(&(text.clone(), flags)) {
+            return Ok(*id);
+        }
+        let meta = std::fs::metadata(path).map_err(|source| DumpError::Stat {
+            path: text.clone(),
+            source,
+        })?;
+        use std::os::unix::fs::MetadataExt;
+        let file = RegularFile {
+            path: text.clone(),
+            flags,
+            pos: 0,
+            size: meta.size(),
+            mode: meta.mode(),
+        };
+        let id = self.push(|id| FileSnapshot::Regular { id, file });
+        self.by_path.insert((text, flags), id);
+        Ok(id)
+    }
+
+    fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
+        let id = self.next_id();
+        self.files.push(make(id));
+        id
+    }
+
+    /// Every description, by id order.
+    pub fn into_files(self) -> Vec<FileSnapshot> {
+        self.files
+    }
+}
+
+fn path_text(path: &Path) -> Result<String, DumpError> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| DumpError::PathNotUtf8 {
+            path: path.to_string_lossy().into_owned(),
+        })
+}
+
+/// The fd table of `pid`: each fd gets the id of its description. Fds that
+/// share a description (dup, fork) share an id, found with kcmp(2).
+pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, DumpError> {
+    let mut slots = Vec::new();
+    let mut seen: Vec<(RawFd, u32)> = Vec::new();
+    for link in fds(pid)? {
+        let info = fdinfo(pid, link.fd)?;
+        let cloexec = info.flags.contains(OFlag::O_CLOEXEC);
+        let flags = (info.flags & !OFlag::O_CLOEXEC).bits() as u32;
+        if let Some(id) = seen
+            .iter()
+            .find(|(fd, _)| same_description(pid, *fd, link.fd))
+            .map(|(_, id)| *id)
+        {
+            slots.push(FdSnapshot {
+                fd: link.fd,
+                file_id: id,
+                cloexec,
+            });
+            continue;
+        }
+        let kind = fd_kind(pid, &link)?;
+        let id = match kind {
+            FdKind::Regular { path } | FdKind::Directory { path } => {
+                let st = fd_stat(pid, link.fd)?;
+                let file = RegularFile {
+                    path: path_text(&path)?,
+                    flags,
+                    pos: info.pos,
+                    size: st.st_size as u64,
+                    mode: st.st_mode,
+                };
+                table.push(|id| FileSnapshot::Regular { id, file })
+            }
+            FdKind::CharDevice { path, dev }
+                if REOPENABLE_DEVICES.contains(&(dev.major.into(), dev.minor.into())) =>
+            {
+                let st = fd_stat(pid, link.fd)?;
+                let file = RegularFile {
+                    path: path_text(&path)?,
+                    flags,
+                    pos: info.pos,
+                    size: 0,
+                    mode: st.st_mode,
+                };
+                table.push(|id| FileSnapshot::Regular { id, file })
+            }
+            FdKind::Pipe { inode } => {
+                let pipe_id = u32::try_from(inode).map_err(|_| DumpError::Unsupported {
+                    pid: pid.as_raw(),
+                    what: format!(
+                        "fd {}: pipe inode {inode} does not fit CRIU's 32-bit pipe id",
+                        link.fd
+                    ),
+                })?;
+                table.push(|id| FileSnapshot::Pipe {
+                    id,
+                    pipe: PipeSnapshot { pipe_id, flags },
+                })
+            }
+            other => {
+                return Err(DumpError::Unsupported {
+                    pid: pid.as_raw(),
+                    what: format!("fd {} ({other:?})", link.fd),
+                })
+            }
+        };
+        seen.push((link.fd, id));
+        slots.push(FdSnapshot {
+            fd: link.fd,
+            file_id: id,
+            cloexec,
+        });
+    }
+    Ok(slots)
+}
+
+/// Whether two fds of `pid` refer to one open file description.
+fn same_description(pid: Pid, a: RawFd, b: RawFd) -> bool {
+    const KCMP_FILE: libc::c_int = 0;
+    let raw = pid.as_raw();
+    // SAFETY: kcmp takes plain integers and reads no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_kcmp, raw, raw, KCMP_FILE, a, b) };
+    rc == 0
+}
+
+/// The bytes sitting in each pipe of the process, read without taking them
+/// out: the read end is borrowed with pidfd_getfd and duplicated with tee(2).
+pub fn collect_pipe_data(
+    pid: Pid,
+    files: &[FileSnapshot],
+    fds: &[FdSnapshot],
+) -> Result<Vec<(u32, Vec<u8>)>, DumpError> {
+    let mut data = Vec::new();
+    let mut done = Vec::new();
+    for file in files {
+        let FileSnapshot::Pipe { id, pipe } = file else {
+            continue;
+        };
+        let is_read_end = pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32;
+        if !is_read_end || done.contains(&pipe.pipe_id) {
+            continue;
+        }
+        let Some(slot) = fds.iter().find(|slot| slot.file_id == *id) else {
+            continue;
+        };
+        let read_end = crate::proc::socket::pidfd_getfd(pid, slot.fd)?;
+        let bytes = peek_pipe(&read_end).map_err(|errno| DumpError::PipeData {
+            pid: pid.as_raw(),
+            fd: slot.fd,
+            errno,
+        })?;
+        log::debug!(
+            "pid {pid}: pipe {} holds {} bytes",
+            pipe.pipe_id,
+            bytes.len()
+        );
+        if !bytes.is_empty() {
+            data.push((pipe.pipe_id, bytes));
+        }
+        done.push(pipe.pipe_id);
+    }
+    Ok(data)
+}
+
+/// Copies what `read_end` holds without consuming it.
+fn peek_pipe(read_end: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    let capacity = fcntl(read_end.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)?;
+    let (copy_read, copy_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    fcntl(copy_write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(capacity))?;
+    let copied = match tee(
+        read_end.as_fd(),
+        copy_write.as_fd(),
+        capacity as usize,
+        SpliceFFlags::SPLICE_F_NONBLOCK,
+    ) {
+        Ok(n) => n,
+        Err(Errno::EAGAIN) => 0,
+        Err(errno) => return Err(errno),
+    };
+    let mut bytes = vec![0u8; copied];
+    let mut filled = 0;
+    while filled < copied {
+        filled += read(copy_read.as_raw_fd(), &mut bytes[filled..])?;
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,167 @@
+//! Memory: the areas of the address space and which of their pages to save.
+
+use nix::unistd::Pid;
+
+use crate::proc::maps::{maps, Prot, Vma, VmaKind};
+use crate::proc::pagemap::{Pagemap, StorePolicy};
+use crate::proc::smaps::VmFlags;
+use crate::snapshot::{PageRun, VmaBacking, VmaSnapshot};
+
+use super::files::FileTable;
+use super::DumpError;
+
+/// madvise(2) advice values kept as bits of [`VmaSnapshot::madvise`].
+const MADV_DONTFORK: u32 = 10;
+const MADV_MERGEABLE: u32 = 12;
+const MADV_HUGEPAGE: u32 = 14;
+const MADV_NOHUGEPAGE: u32 = 15;
+const MADV_DONTDUMP: u32 = 16;
+const MADV_WIPEONFORK: u32 = 18;
+
+/// The areas of `pid` as snapshot areas, and the /proc view of each (for
+/// the page walk), registering mapped files in `table`.
+pub fn collect_areas(
+    pid: Pid,
+    table: &mut FileTable,
+) -> Result<Vec<(Vma, VmaSnapshot)>, DumpError> {
+    let mut areas = Vec::new();
+    for vma in maps(pid)? {
+        if let Some(area) = to_snapshot(pid, &vma, table)? {
+            areas.push((vma, area));
+        }
+    }
+    Ok(areas)
+}
+
+fn to_snapshot(
+    pid: Pid,
+    vma: &Vma,
+    table: &mut FileTable,
+) -> Result<Option<VmaSnapshot>, DumpError> {
+    let sharing = if vma.shared {
+        libc::MAP_SHARED
+    } else {
+        libc::MAP_PRIVATE
+    } as u32;
+    let anonymous = sharing | libc::MAP_ANONYMOUS as u32;
+    let (backing, flags) = match &vma.kind {
+        VmaKind::Anonymous | VmaKind::SharedAnonymous => (VmaBacking::Anonymous, anonymous),
+        VmaKind::Heap => (VmaBacking::Heap, anonymous),
+        VmaKind::Stack => (VmaBacking::Stack, anonymous),
+        VmaKind::Vdso => (VmaBacking::Vdso, sharing),
+        VmaKind::Vvar => (VmaBacking::Vvar, sharing),
+        VmaKind::VvarVclock => (VmaBacking::VvarVclock, sharing),
+        VmaKind::Vsyscall => (VmaBacking::Vsyscall, sharing),
+        VmaKind::File {
+            path,
+            deleted: false,
+        } => {
+            let writable = vma.shared && vma.flags.contains(VmFlags::MAYWRITE);
+            let open_flags = if writable {
+                libc::O_RDWR
+            } else {
+                libc::O_RDONLY
+            } as u32;
+            (
+                VmaBacking::File {
+                    file_id: table.by_path(path, open_flags)?,
+                },
+                sharing,
+            )
+        }
+        VmaKind::Uprobes => return Ok(None),
+        other => {
+            let what = format!("{:#x}-{:#x} ({other:?})", vma.start, vma.end);
+            return Err(DumpError::Unsupported {
+                pid: pid.as_raw(),
+                what,
+            });
+        }
+    };
+    let growsdown = if vma.flags.contains(VmFlags::GROWSDOWN) {
+        libc::MAP_GROWSDOWN as u32
+    } else {
+        0
+    };
+    Ok(Some(VmaSnapshot {
+        start: vma.start,
+        end: vma.end,
+        prot: prot_bits(vma.prot),
+        flags: flags | growsdown,
+        pgoff: vma.offset / crate::snapshot::PAGE_SIZE,
+        backing,
+        madvise: advice(vma.flags),
+    }))
+}
+
+fn prot_bits(prot: Prot) -> u32 {
+    let mut bits = 0;
+    for (flag, value) in [
+        (Prot::READ, libc::PROT_READ),
+        (Prot::WRITE, libc::PROT_WRITE),
+        (Prot::EXEC, libc::PROT_EXEC),
+    ] {
+        if prot.contains(flag) {
+            bits |= value as u32;
+        }
+    }
+    bits
+}
+
+fn advice(flags: VmFlags) -> u64 {
+    [
+        (VmFlags::DONTCOPY, MADV_DONTFORK),
+        (VmFlags::MERGEABLE, MADV_MERGEABLE),
+        (VmFlags::HUGEPAGE, MADV_HUGEPAGE),
+        (VmFlags::NOHUGEPAGE, MADV_NOHUGEPAGE),
+        (VmFlags::DONTDUMP, MADV_DONTDUMP),
+        (VmFlags::WIPEONFORK, MADV_WIPEONFORK),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .fold(0, |bits, (_, advice)| bits | 1 << advice)
+}
+
+/// The runs of pages to save, in address order: populated anonymous pages
+/// that are not the zero page, and copied-on-write pages of private file
+/// mappings.
+pub fn page_runs(pid: Pid, areas: &[(Vma, VmaSnapshot)]) -> Result<Vec<PageRun>, DumpError> {
+    let zero_pfn = crate::proc::pagemap::zero_page_pfn()?;
+    let mut pagemap = Pagemap::open(pid)?;
+    let mut runs: Vec<PageRun> = Vec::new();
+    for (vma, area) in areas {
+        if !area.holds_saved_pages() {
+            continue;
+        }
+        for run in pagemap.runs(vma, StorePolicy::for_vma(vma), zero_pfn) {
+            let run = run?;
+            match runs.last_mut() {
+                Some(last) if last.end() == run.start => last.pages += run.pages,
+                _ => runs.push(PageRun {
+                    addr: run.start,
+                    pages: run.pages,
+                }),
+            }
+        }
+    }
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_keeps_each_flag_as_its_madvise_bit() {
+        let bits = advice(VmFlags::DONTDUMP | VmFlags::DONTCOPY);
+        assert_eq!(bits, 1 << MADV_DONTDUMP | 1 << MADV_DONTFORK);
+    }
+
+    #[test]
+    fn prot_bits_follow_mmap() {
+        assert_eq!(
+            prot_bits(Prot::READ | Prot::EXEC),
+            (libc::PROT_READ | libc::PROT_EXEC) as u32
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! Refusals of open files, on real children holding them.
+
+mod refusal_child;
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::sys::socket::{socket, socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::Pid;
+
+use engine::proc::status::TaskState;
+use engine::refusal::{check_process, Reason};
+use refusal_child::{lines, serial, Child, TempDir};
+
+fn inode_of(fd: &impl AsRawFd) -> u64 {
+    nix::sys::stat::fstat(fd.as_raw_fd()).unwrap().st_ino
+}
+
+#[test]
+fn a_plain_child_has_no_refusals() {
+    let _serial = serial();
+    let child = Child::spawn(&[], || true);
+    assert_eq!(lines(child.pid), Vec::<String>::new());
+}
+
+#[test]
+fn allowed_files_pass() {
+    let _serial = serial();
+    let dir = TempDir::new("allowed");
+    std::fs::write(dir.path("data"), b"hello").unwrap();
+    let data = File::options().append(true).open(dir.path("data")).unwrap();
+    let directory = File::open(&dir.0).unwrap();
+    let null = File::open("/dev/null").unwrap();
+    let urandom = File::open("/dev/urandom").unwrap();
+    let (pipe_read, pipe_write) = nix::unistd::pipe().unwrap();
+    let keep = [
+        &data.as_raw_fd(),
+        &directory.as_raw_fd(),
+        &null.as_raw_fd(),
+        &urandom.as_raw_fd(),
+    ]
+    .map(|fd| *fd);
+    let keep = [
+        keep.as_slice(),
+        &[pipe_read.as_raw_fd(), pipe_write.as_raw_fd()],
+    ]
+    .concat();
+    let child = Child::spawn(&keep, || true);
+    drop((pipe_read, pipe_write));
+    assert_eq!(lines(child.pid), Vec::<String>::new());
+}
+
+#[test]
+fn socketpair_ends_are_unix_sockets() {
+    let _serial = serial();
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::empty(),
+    )
+    .unwrap();
+    let (ia, ib) = (inode_of(&a), inode_of(&b));
+    let child = Child::spawn(&[a.as_raw_fd(), b.as_raw_fd()], || true);
+    drop((a, b));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![
+            format!(
+                "pid {pid}: fd 100 is a socket (AF_UNIX, socket:[{ia}]): sockets are not \
+                supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is a socket (AF_UNIX, socket:[{ib}]): sockets are not \
+                supported yet"
+            ),
+        ]
+    );
+    // Checking neither stops nor traces the child (on a loaded machine it may be seen runnable).
+    let state = child.state();
+    assert!(
+        matches!(state, TaskState::Sleeping | TaskState::Running),
+        "{state:?}"
+    );
+}
+
+#[test]
+fn sockets_are_named_by_family() {
+    let _serial = serial();
+    let flags = SockFlag::empty();
+    let inet6 = socket(AddressFamily::Inet6, SockType::Stream, flags, None).unwrap();
+    let netlink = socket(AddressFamily::Netlink, SockType::Raw, flags, None).unwrap();
+    let udp = socket(AddressFamily::Inet, SockType::Datagram, flags, None).unwrap();
+    let socks: [&OwnedFd; 3] = [&inet6, &netlink, &udp];
+    let keep: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
+    let inodes: Vec<u64> = socks.iter().map(|s| inode_of(*s)).collect();
+    let child = Child::spawn(&keep, || true);
+    drop((inet6, netlink, udp));
+    let pid = child.pid;
+    let expected: Vec<String> = ["AF_INET6", "AF_NETLINK", "AF_INET"]
+        .iter()
+        .zip(&inodes)
+        .enumerate()
+        .map(|(i, (family, inode))| {
+            format!(
+                "pid {pid}: fd {} is a socket ({family}, socket:[{inode}]): sockets are not \
+                supported yet",
+                100 + i
+            )
+        })
+        .collect();
+    assert_eq!(lines(pid), expected);
+}
+
+#[test]
+fn vsock_socket_is_named() {
+    let _serial = serial();
+    let Ok(vsock) = socket(
+        AddressFamily::Vsock,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    ) else {
+        // No vsock transport in this kernel: nothing to check.
+        return;
+    };
+    let inode = inode_of(&vsock);
+    let child = Child::spawn(&[vsock.as_raw_fd()], || true);
+    drop(vsock);
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is a socket (AF_VSOCK, socket:[{inode}]): sockets are \
+            not supported yet"
+        )]
+    );
+}
+
+#[test]
+fn eventfd_and_epoll_are_refused() {
+    let _serial = serial();
+    let eventfd = nix::sys::eventfd::EventFd::new().unwrap();
+    let epoll = nix::sys::epoll::Epoll::new(nix::sys::epoll::EpollCreateFlags::empty()).unwrap();
+    let child = Child::spawn(&[eventfd.as_raw_fd(), epoll.0.as_raw_fd()], || true);
+    drop((eventfd, epoll));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![
+            format!(
+                "pid {pid}: fd 100 is an eventfd (anon_inode:[eventfd]): eventfds are not \
+                supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is an epoll instance (anon_inode:[eventpoll]): epoll \
+                instances are not \
+                 supported yet"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn devices_other_than_the_harmless_five_are_refused() {
+    let _serial = serial();
+    let kmsg = File::open("/dev/kmsg").unwrap();
+    let zero = File::open("/dev/zero").unwrap();
+    let child = Child::spawn(&[kmsg.as_raw_fd(), zero.as_raw_fd()], || true);
+    drop((kmsg, zero));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is /dev/kmsg (char 1:11): devices cannot be dumped"
+        )]
+    );
+}
+
+#[test]
+fn unlinked_file_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("unlinked");
+    let path = dir.path("gone");
+    let file = File::create(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let child = Child::spawn(&[file.as_raw_fd()], || true);
+    drop(file);
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is {} (deleted): unlinked files cannot be dumped yet",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn replaced_file_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("replaced");
+    let path = dir.path("config");
+    let file = File::create(&path).unwrap();
+    std::fs::write(dir.path("new"), b"new").unwrap();
+    std::fs::rename(dir.path("new"), &path).unwrap();
+    let child = Child::spawn(&[file.as_raw_fd()], || true);
+    drop(file);
+    let pid = child.pid;
+    // The old file has no name left, so the kernel already calls it deleted.
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is {} (deleted): unlinked files cannot be dumped yet",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn file_reached_through_another_name_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("moved");
+    let path = dir.path("config");
+    let file = File::create(&path).unwrap();
+    // A second link keeps the file alive while the opened path is made to name another file.
+    std::fs::hard_link(&path, dir.path("keep")).unwrap();
+    std::fs::write(dir.path("new"), b"new").unwrap();
+    std::fs::rename(dir.path("new"), &path).unwrap();
+    let child = Child::spawn(&[file.as_raw_fd()], || true);
+    drop(file);
+    let pid = child.pid;
+    // The opened name was unlinked but the inode lives on through "keep": the kernel marks the
+    // name deleted while the file keeps a link count, and the path now names another file.
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is {} (deleted): its path now names a different file",
+            path.display()
+        )]
+    );
+    assert_eq!(check_process(pid).unwrap()[0].reason, Reason::Replaced);
+}
+
+#[test]
+fn pipe_with_an_end_elsewhere_names_the_holder() {
+    let _serial = serial();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let inode = inode_of(&read);
+    let child = Child::spawn(&[read.as_raw_fd()], || true);
+    drop(read);
+    let pid = child.pid;
+    let me = Pid::this();
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): it is also open in pid {me}"
+        )]
+    );
+    drop(write);
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): its other end is not open \
+            in this process"
+        )]
+    );
+}
+
+#[test]
+fn packet_mode_pipe_is_refused() {
+    let _serial = serial();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_DIRECT).unwrap();
+    let inode = inode_of(&read);
+    let child = Child::spawn(&[read.as_raw_fd(), write.as_raw_fd()], || true);
+    drop((read, write));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 101 is a packet-mode pipe (pipe:[{inode}], O_DIRECT): packet-mode \
+            pipes are not \
+             supported yet"
+        )]
+    );
+}
+
+#[test]
+fn held_file_locks_are_refused_with_their_option() {
+    let _serial = serial();
+    let dir = TempDir::new("locks");
+    let flocked = File::create(dir.path("flocked")).unwrap();
+    let posix = File::create(dir.path("posix")).unwrap();
+    // SAFETY: flock on an fd owned by `flocked`.
+    let rc = unsafe { libc::flock(flocked.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0);
+    let posix_fd = 101;
+    let child = Child::spawn(&[flocked.as_raw_fd(), posix.as_raw_fd()], move || {
+        // SAFETY: `lock` is a valid flock struct on the stack; fcntl only reads it.
+        unsafe {
+            let mut lock: libc::flock = std::mem::zeroed();
+            lock.l_type = libc::F_WRLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            lock.l_start = 10;
+            lock.l_len = 20;
+            libc::fcntl(posix_fd, libc::F_SETLK, &lock) == 0
+        }
+    });
+    drop((flocked, posix));
+    let pid = child.pid;
+    let flocked = dir.path("flocked");
+    let posix = dir.path("posix");
+    assert_eq!(
+        lines(pid),
+        vec![
+            format!(
+                "pid {pid}: fd 100 holds a FLOCK WRITE lock on {} (bytes 0-EOF): file locks need \
+                 --file-locks, which is not available yet",
+                flocked.display()
+            ),
+            format!(
+                "pid {pid}: fd 101 holds a POSIX WRITE lock on {} (bytes 10-29): file locks need \
+                 --file-locks, which is not available yet",
+                posix.display()
+            ),
+        ]
+    );
+    let refusals = check_process(pid).unwrap();
+    assert!(refusals.iter().all(|r| r.option == Some("--file-locks")));
+}
+
+#[test]
+fn files_on_a_lazily_unmounted_filesystem_are_refused() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    let _serial = serial();
+    let dir = TempDir::new("lazy");
+    mount(
+        Some("tmpfs"),
+        &dir.0,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=64k"),
+    )
+    .unwrap();
+    let file = File::create(dir.path("on-tmpfs")).unwrap();
+    let mnt_id = engine::proc::fdinfo::fdinfo(Pid::this(), file.as_raw_fd())
+        .unwrap()
+        .mnt_id;
+    let child = Child::spawn(&[file.as_raw_fd()], || true);
+    drop(file);
+    umount2(&dir.0, MntFlags::MNT_DETACH).unwrap();
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is /on-tmpfs: its filesystem was lazily unmounted (mount \
+            {mnt_id} is unreachable)"
+        )]
+    );
+}
+
+#[test]
+fn memfd_timerfd_signalfd_inotify_and_pidfd_are_refused() {
+    use nix::sys::signal::SigSet;
+    use nix::sys::signalfd::SignalFd;
+    use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+    let _serial = serial();
+    let name = std::ffi::CString::new("crust-memfd").unwrap();
+    let memfd =
+        nix::sys::memfd::memfd_create(&name, nix::sys::memfd::MemFdCreateFlag::empty()).unwrap();
+    let timerfd = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::empty()).unwrap();
+    let signalfd = SignalFd::new(&SigSet::empty()).unwrap();
+    // SAFETY: inotify_init1 takes flags; the fd it returns is owned below.
+    let inotify = unsafe { libc::inotify_init1(0) };
+    assert!(inotify >= 0);
+    // SAFETY: `inotify` was just returned by inotify_init1 and nothing else owns it.
+    let inotify = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(inotify) };
+    // SAFETY: pidfd_open takes a pid and flags; the fd it returns is owned below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), 0) } as i32;
+    assert!(pidfd >= 0);
+    // SAFETY: `pidfd` was just returned by pidfd_open and nothing else owns it.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
+    let keep = [
+        memfd.as_raw_fd(),
+        timerfd.as_fd().as_raw_fd(),
+        signalfd.as_raw_fd(),
+        inotify.as_raw_fd(),
+        pidfd.as_raw_fd(),
+    ];
+    let child = Child::spawn(&keep, || true);
+    drop((memfd, timerfd, signalfd, inotify, pidfd));
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![
+            format!(
+                "pid {pid}: fd 100 is a memfd (/memfd:crust-memfd (deleted)): memfds are not \
+                 supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 101 is a timerfd (anon_inode:[timerfd]): timerfds are not supported \
+                 yet"
+            ),
+            format!(
+                "pid {pid}: fd 102 is a signalfd (anon_inode:[signalfd]): signalfds are not \
+                 supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 103 is an inotify instance (anon_inode:inotify): inotify instances \
+                 are not supported yet"
+            ),
+            format!(
+                "pid {pid}: fd 104 is a pidfd (anon_inode:[pidfd]): pidfds are not supported yet"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn deleted_working_directory_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("cwd");
+    let cwd = dir.path("here");
+    std::fs::create_dir(&cwd).unwrap();
+    let held = File::open(&cwd).unwrap();
+    let held_fd = held.as_raw_fd();
+    let child = Child::spawn(&[held_fd], || {
+        // SAFETY: fchdir on the directory fd the child was given (at FIRST_FD).
+        unsafe {
+            libc::fchdir(refusal_child::FIRST_FD) == 0 && libc::close(refusal_child::FIRST_FD) == 0
+        }
+    });
+    drop(held);
+    std::fs::remove_dir(&cwd).unwrap();
+    let pid = child.pid;
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: working directory {} (deleted): unlinked files cannot be dumped yet",
+            cwd.display()
+        )]
+    );
+}
