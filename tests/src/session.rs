@@ -11,7 +11,9 @@ use crate::workload::{Workload, WorkloadError};
 /// Starts `command` as the leader of a new session (so no process outside
 /// it leads its session or group), with stdin from /dev/null and stdout and
 /// stderr sharing one open file description of `output` (created, or
-/// truncated), so that their writes never overwrite each other.
+/// truncated), so that their writes never overwrite each other. Every other
+/// descriptor the test inherited (a jobserver pipe, the harness's own) is
+/// closed at exec: a pipe shared with an outside process would be refused.
 pub fn spawn_in_own_session(
     command: &mut Command,
     output: &Path,
@@ -24,21 +26,59 @@ pub fn spawn_in_own_session(
     let stderr = stdout.try_clone().map_err(spawn_error)?;
     command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     // SAFETY: the closure runs in the forked child before exec and calls
-    // only setsid(2), which is async-signal-safe and touches no memory.
+    // only setsid(2) and close_range(2), which are async-signal-safe and
+    // touch no memory.
     unsafe {
         command.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            close_on_exec_from(FIRST_UNINHERITED_FD)
         });
     }
     Workload::spawn(command)
+}
+
+/// The first descriptor after stdin, stdout and stderr.
+const FIRST_UNINHERITED_FD: libc::c_uint = 3;
+
+/// Marks every descriptor from `first` up close-on-exec (it is not closed
+/// now: the standard library's exec-error pipe must survive until exec).
+fn close_on_exec_from(first: libc::c_uint) -> std::io::Result<()> {
+    // SAFETY: close_range takes two descriptor numbers and flags and reads
+    // no memory; with CLOSE_RANGE_CLOEXEC it only sets flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::TempDir;
+
+    #[test]
+    fn inherited_descriptors_are_not_passed_on() {
+        let dir = TempDir::new("session").expect("temp dir");
+        let output = dir.path().join("out");
+        let mut command = Command::new("ls");
+        command.arg("/proc/self/fd");
+        let mut workload = spawn_in_own_session(&mut command, &output).expect("started");
+        let status = workload.collect_dumped(std::time::Duration::from_secs(10));
+        assert!(status.is_ok_and(|status| status.success()));
+        let text = std::fs::read_to_string(&output).expect("output");
+        // ls's own directory descriptor is the only one above 2.
+        let fds: Vec<&str> = text.lines().collect();
+        assert_eq!(fds.len(), 4, "{text}");
+    }
 
     #[test]
     fn the_workload_leads_its_own_session_and_writes_to_the_file() {
