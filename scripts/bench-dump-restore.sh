@@ -12,6 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Descriptors inherited from whatever started us (a jobserver or harness
+# pipe) would reach the workload, and crust refuses a pipe shared with an
+# outside process: close them. 255 is bash's own hold on this script.
+for fd_path in /proc/self/fd/*; do
+    fd=${fd_path##*/}
+    case $fd in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
+
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(256 1024 4096)
 crust=${CRUST_BIN:-target/release/crust}
@@ -64,21 +72,24 @@ bench_one() {
     local mib=$1 images=$work/images-$1 out=$work/out-$1
     local scratch=$work/scratch
 
-    # First touch of memory the host took back is slow: warm it, then measure.
+    # A session of its own, so that crust does not refuse it; started from a
+    # subshell so that it is not this shell's job (its pid is in `ready`).
+    (setsid "$program" "$mib" </dev/null >"$out" 2>&1 &)
+    wait_for_line "$out" 120 ready
+    workload_pid=$(grep -o '^ready pid=[0-9]*' "$out" | grep -o '[0-9]*$')
+
+    # With the workload's memory in place: first touch of memory the host
+    # took back is slow, so write and delete the working size once, then
+    # measure a write of the same size, then dump at once.
+    local t0 t1
     dd if=/dev/zero of="$scratch" bs=1M count="$mib" status=none
     rm -f "$scratch"
-    local t0 t1
     t0=$(now)
     dd if=/dev/zero of="$scratch" bs=1M count="$mib" conv=fsync status=none
     t1=$(now)
     rm -f "$scratch"
     local tmpfs_s
     tmpfs_s=$(elapsed "$t0" "$t1")
-
-    # A session of its own, so that crust does not refuse it.
-    setsid "$program" "$mib" </dev/null >"$out" 2>&1 &
-    workload_pid=$!
-    wait_for_line "$out" 120 ready
 
     mkdir "$images"
     t0=$(now)
@@ -88,7 +99,7 @@ bench_one() {
         return 1
     }
     t1=$(now)
-    wait "$workload_pid" 2>/dev/null || true
+    wait_gone "$workload_pid" 30
     local dump_s frozen_ms
     dump_s=$(elapsed "$t0" "$t1")
     frozen_ms=$(grep -o 'frozen for [0-9]* ms' "$work/dump-out" | grep -o '[0-9]*' || echo '?')
