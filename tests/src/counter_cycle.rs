@@ -55,7 +55,10 @@ pub enum CounterCycleError {
         after: u64,
     },
     /// The offset saved for the file is not where the file ends.
-    #[error("the images save offset {saved:?} for {path}, which is {size} bytes long")]
+    #[error(
+        "the images save offset {saved:?} for {path}, which is {size} bytes long after the \
+         dump: the process wrote after its state was saved (or the offset is wrong)"
+    )]
     Offset {
         /// The counter file.
         path: PathBuf,
