@@ -4,9 +4,11 @@
 mod victim_process;
 
 use std::os::unix::fs::FileExt;
+use std::time::Duration;
 
 use compel::infect::{DrainSink, PageRange};
 use compel::{Parasite, Victim};
+use nix::sys::signal::Signal;
 use victim_process::VictimProcess;
 
 /// Getpid, mmap and munmap through the area trampoline, then the parasite.
@@ -109,4 +111,77 @@ fn nanosleep_sleeps_its_full_time() {
     exercise(&victim, &mut parasite);
     parasite.cure().expect("cure");
     assert_ok(&victim.report());
+}
+
+#[test]
+fn stopped_victim_stays_stopped_and_continues_on_sigcont() {
+    let mut victim = VictimProcess::start("busy");
+    let counter = victim.hex("counters");
+    victim.wait_word_nonzero(counter);
+    nix::sys::signal::kill(victim.pid(), Signal::SIGSTOP).expect("SIGSTOP");
+    victim.wait_state('T');
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        victim.state(),
+        'T',
+        "victim runs after the cure, but was stopped before"
+    );
+    let frozen = victim.read_word(counter);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        victim.read_word(counter),
+        frozen,
+        "a stopped victim's loop went on"
+    );
+    nix::sys::signal::kill(victim.pid(), Signal::SIGCONT).expect("SIGCONT");
+    victim.wait_word_changes(counter, frozen);
+    victim.release_busy_loop();
+    assert_ok(&victim.report());
+}
+
+#[test]
+fn other_threads_stay_frozen_while_the_parasite_runs() {
+    let mut victim = VictimProcess::start("threads");
+    let counters = victim.hex("counters");
+    let workers: Vec<u64> = (1..=8).map(|i| counters + 8 * i).collect();
+    for &counter in &workers {
+        victim.wait_word_nonzero(counter);
+    }
+    let mut parasite = infect(&victim);
+    let before: Vec<u64> = workers.iter().map(|&c| victim.read_word(c)).collect();
+    exercise(&victim, &mut parasite);
+    std::thread::sleep(Duration::from_millis(50));
+    let after: Vec<u64> = workers.iter().map(|&c| victim.read_word(c)).collect();
+    assert_eq!(before, after, "worker threads ran while the parasite did");
+    parasite.cure().expect("cure");
+    for (&counter, &frozen) in workers.iter().zip(&after) {
+        victim.wait_word_changes(counter, frozen);
+    }
+    victim.release_busy_loop();
+    assert_ok(&victim.report());
+}
+
+#[test]
+fn pending_signals_are_neither_lost_nor_delivered_early() {
+    let mut victim = VictimProcess::start("signals");
+    let early = victim.hex("early");
+    victim.wait_word_nonzero(victim.hex("counters"));
+    let mut parasite = infect(&victim);
+    nix::sys::signal::kill(victim.pid(), Signal::SIGWINCH).expect("SIGWINCH");
+    exercise(&victim, &mut parasite);
+    assert_eq!(
+        victim.read_word(early),
+        0,
+        "SIGWINCH was handled during the infection"
+    );
+    parasite.cure().expect("cure");
+    victim.wait_word_nonzero(early);
+    victim.release_busy_loop();
+    let report = victim.report();
+    assert_ok(&report);
+    assert!(report.contains("winch=1"), "{report}");
 }

@@ -101,7 +101,7 @@ impl Victim {
         let flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
         let args = [0, size as u64, prot, flags, u64::MAX, 0];
 
-        let ptrace = |source| InfectError::Ptrace { pid, source };
+        let ptrace = |source| InfectError::ptrace(pid, source);
         leader.tracee.set_sigmask(ALL_SIGNALS).map_err(ptrace)?;
         let code = leader
             .tracee
@@ -276,7 +276,7 @@ impl Infection {
         if block {
             leader
                 .set_sigmask(ALL_SIGNALS)
-                .map_err(|source| InfectError::Ptrace { pid, source })?;
+                .map_err(|source| InfectError::ptrace(pid, source))?;
         }
         let result = leader.syscall(trampoline, nr, args);
         if let Err(RemoteError::Exited { .. }) = result {

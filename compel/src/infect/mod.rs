@@ -182,6 +182,24 @@ pub enum InfectError {
 }
 
 impl InfectError {
+    /// A ptrace failure; ESRCH from a process that died is [`InfectError::Exited`].
+    fn ptrace(pid: Pid, source: PtraceError) -> Self {
+        let esrch = matches!(
+            source,
+            PtraceError::Request {
+                errno: nix::errno::Errno::ESRCH,
+                ..
+            } | PtraceError::Memory {
+                errno: nix::errno::Errno::ESRCH,
+                ..
+            }
+        );
+        if esrch && victim::process_dies(pid) {
+            return InfectError::Exited { pid };
+        }
+        InfectError::Ptrace { pid, source }
+    }
+
     fn remote(pid: Pid, step: &str, source: RemoteError) -> Self {
         match source {
             RemoteError::Exited { .. } => InfectError::Exited { pid },

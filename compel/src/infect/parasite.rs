@@ -197,7 +197,7 @@ impl Parasite {
         let stack_top = area.remote_at(layout.stack_top) - 8;
         let header = area.remote_at(layout.header);
         let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-        let ptrace = |source| InfectError::Ptrace { pid, source };
+        let ptrace = |source| InfectError::ptrace(pid, source);
         let mut regs = leader.regs().map_err(ptrace)?;
         regs.rip = entry;
         regs.rsp = stack_top;
@@ -302,9 +302,14 @@ impl Parasite {
             let mut poll = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
             match nix::poll::poll(&mut poll, PollTimeout::from(WATCH_INTERVAL_MS)) {
                 Ok(0) | Err(Errno::EINTR) => self.watch_leader()?,
-                Ok(_) => match control.recv(fds)? {
-                    Some(reply) => return Ok(reply),
-                    None => return Err(self.hangup()),
+                Ok(_) => match control.recv(fds) {
+                    Ok(Some(reply)) => return Ok(reply),
+                    Ok(None) => return Err(self.hangup()),
+                    Err(ControlError::Socket {
+                        errno: Errno::ECONNRESET,
+                        ..
+                    }) => return Err(self.hangup()),
+                    Err(error) => return Err(error.into()),
                 },
                 Err(errno) => {
                     let pid = self.pid();
@@ -323,7 +328,7 @@ impl Parasite {
     pub(crate) fn watch_leader(&mut self) -> Result<(), ParasiteError> {
         let pid = self.pid();
         let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-        let ptrace = |source| ParasiteError::Infect(InfectError::Ptrace { pid, source });
+        let ptrace = |source| ParasiteError::Infect(InfectError::ptrace(pid, source));
         let Some(stop) = leader.poll().map_err(ptrace)? else {
             return Ok(());
         };
@@ -437,7 +442,7 @@ impl Parasite {
         let leader = &mut self.infection.victim_mut().leader_mut().tracee;
         leader
             .interrupt()
-            .map_err(|source| InfectError::Ptrace { pid, source })?;
+            .map_err(|source| InfectError::ptrace(pid, source))?;
         self.wait_for_stop(|stop| matches!(stop, Stop::Interrupt | Stop::GroupStop(_)))
     }
 
@@ -446,7 +451,7 @@ impl Parasite {
         let pid = self.pid();
         loop {
             let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-            let ptrace = |source: PtraceError| InfectError::Ptrace { pid, source };
+            let ptrace = |source: PtraceError| InfectError::ptrace(pid, source);
             let stop = leader.wait().map_err(ptrace)?;
             match stop {
                 stop if wanted(stop) => {

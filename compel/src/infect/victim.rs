@@ -157,7 +157,7 @@ impl Victim {
             return Ok(());
         }
         let pid = self.pid;
-        if self.exited {
+        if self.exited || process_is_dead(pid) {
             self.reap();
             return Ok(());
         }
@@ -234,6 +234,30 @@ fn list_threads(pid: Pid) -> Result<BTreeSet<i32>, InfectError> {
 fn has_signal_to_take(tid: Pid, sigmask: u64) -> Result<bool, PtraceError> {
     let status = crate::ptrace::ThreadStatus::read(tid)?;
     Ok(status.pending & !sigmask != 0)
+}
+
+/// Whether the process is gone or a zombie (`/proc/PID/stat` state Z or X).
+pub(crate) fn process_is_dead(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('Z' | 'X') | None)
+}
+
+/// After ESRCH from a request on a tracee that compel holds stopped: the
+/// tracee was woken by SIGKILL and is on its way out; give it a second to
+/// show up as dead.
+pub(crate) fn process_dies(pid: Pid) -> bool {
+    for _ in 0..100 {
+        if process_is_dead(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
 }
 
 fn thread_exists(pid: Pid, tid: Pid) -> bool {

@@ -108,6 +108,28 @@ impl VictimProcess {
         }
     }
 
+    /// Waits until the word at `addr` differs from `old`.
+    pub fn wait_word_changes(&self, addr: u64, old: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.read_word(addr) == old {
+            assert!(Instant::now() < deadline, "word at {addr:#x} stayed {old}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `State:` is `state`.
+    pub fn wait_state(&self, state: char) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.state() != state {
+            assert!(
+                Instant::now() < deadline,
+                "pid {} never reached state {state}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Reads victim memory through /proc/PID/mem.
     pub fn read_memory(&self, addr: u64, len: usize) -> Vec<u8> {
         let mem = std::fs::File::open(format!("/proc/{}/mem", self.pid())).expect("open mem");
