@@ -109,9 +109,9 @@ impl Victim {
             .map_err(ptrace)?;
         let result = leader.tracee.syscall(at, nr::MMAP as i64, args);
         let put_back = leader.tracee.replace_bytes(at, &code);
+        let mask_back = leader.tracee.set_sigmask(leader.sigmask);
         let resumable = restart::for_direct_resume(&leader.regs);
         let regs_back = leader.tracee.set_regs(&resumable);
-        let mask_back = leader.tracee.set_sigmask(leader.sigmask);
 
         let mapping = "mapping the area";
         let result = result.map_err(|source| InfectError::remote(pid, mapping, source))?;

@@ -6,6 +6,7 @@
 //! stage returns the error instead.
 
 mod control;
+mod cure;
 mod drain;
 mod infection;
 mod layout;

@@ -51,11 +51,15 @@ impl SeizedThread {
     }
 
     /// Puts back registers (with the syscall-restart fix-up), xsave area and mask.
+    ///
+    /// Registers go last: until they are back, a tracer dying makes the
+    /// thread fault in compel's vanished trampoline (loudly) rather than run
+    /// on with compel's vector registers or signal mask (silently).
     fn restore(&mut self) -> Result<(), PtraceError> {
-        self.tracee
-            .set_regs(&restart::for_direct_resume(&self.regs))?;
         self.tracee.set_xstate(&self.xstate)?;
-        self.tracee.set_sigmask(self.sigmask)
+        self.tracee.set_sigmask(self.sigmask)?;
+        self.tracee
+            .set_regs(&restart::for_direct_resume(&self.regs))
     }
 }
 
