@@ -3,8 +3,9 @@
 
 mod victim_process;
 
-use compel::infect::{InfectOptions, LayoutError};
+use compel::infect::{DrainSink, InfectOptions, LayoutError, PageRange};
 use compel::{InfectError, ParasiteError, Victim};
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use victim_process::VictimProcess;
 
@@ -123,4 +124,57 @@ fn a_traced_thread_is_refused_naming_its_tracer() {
     }
     first.cure().expect("cure");
     assert_unharmed(victim);
+}
+
+#[test]
+fn failing_commands_are_named_errors_and_the_parasite_serves_on() {
+    let victim = busy_victim();
+    let infection = Victim::seize(victim.pid())
+        .expect("seize")
+        .infect()
+        .expect("infect");
+    let mut parasite = infection.start_parasite().expect("start");
+
+    match parasite.take_fds(&[9999]) {
+        Err(ParasiteError::Command {
+            errno: Errno::EBADF,
+            ..
+        }) => {}
+        other => panic!("expected EBADF, got {other:?}"),
+    }
+    // A page the victim does not map: the parasite's vmsplice fails.
+    let nowhere = PageRange {
+        start: 0x1000,
+        len: 0x1000,
+    };
+    let mut sink = |_: &[u8]| Ok(());
+    match parasite.drain(&[nowhere], DrainSink::Callback(&mut sink)) {
+        Err(ParasiteError::Command {
+            errno: Errno::EFAULT,
+            ..
+        }) => {}
+        other => panic!("expected EFAULT, got {other:?}"),
+    }
+    let (start, len) = (victim.hex("mem"), 1 << 20);
+    let moved = parasite.drain(&[PageRange { start, len }], DrainSink::Callback(&mut sink));
+    assert_eq!(moved.ok(), Some(len), "a drain after a failed one");
+    assert_eq!(
+        parasite.info().map(|info| info.pid).ok(),
+        Some(victim.pid().as_raw())
+    );
+    parasite.cure().expect("cure");
+    assert_unharmed(victim);
+}
+
+#[test]
+fn a_process_whose_main_thread_exited_is_refused_by_name() {
+    let victim = VictimProcess::start("zombie-leader");
+    let worker = victim.hex("counters") + 8;
+    victim.wait_word_nonzero(worker);
+    victim.wait_state('Z');
+    match Victim::seize(victim.pid()) {
+        Err(InfectError::ZombieLeader { pid }) => assert_eq!(pid, victim.pid()),
+        other => panic!("expected ZombieLeader, got {other:?}"),
+    }
+    victim.wait_word_changes(worker, victim.read_word(worker));
 }

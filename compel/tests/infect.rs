@@ -3,6 +3,7 @@
 
 mod victim_process;
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
@@ -55,6 +56,18 @@ fn exercise(victim: &VictimProcess, parasite: &mut Parasite) {
         "drained bytes differ"
     );
 
+    let head = 1 << 20;
+    let out = tempfile_in_tmp();
+    let range = PageRange { start, len: head };
+    let spliced = parasite
+        .drain(&[range], DrainSink::Fd(out.as_fd()))
+        .expect("drain to a file");
+    assert_eq!(spliced, head);
+    let mut copy = vec![0u8; head as usize];
+    out.read_exact_at(&mut copy, 0)
+        .expect("read the spliced copy");
+    assert!(copy == drained[..head as usize], "spliced bytes differ");
+
     let memfd = victim.number("memfd") as i32;
     let fds = parasite.take_fds(&[memfd]).expect("take fds");
     let file = std::fs::File::from(fds.into_iter().next().expect("one fd"));
@@ -62,6 +75,24 @@ fn exercise(victim: &VictimProcess, parasite: &mut Parasite) {
     file.read_exact_at(&mut secret, 0)
         .expect("read the victim's memfd");
     assert_eq!(&secret, b"secret-from-victim\n");
+}
+
+/// An unlinked file in the temp dir.
+fn tempfile_in_tmp() -> std::fs::File {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!(
+        "compel-drain-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .expect("temp file");
+    std::fs::remove_file(&path).expect("unlink temp file");
+    file
 }
 
 fn assert_ok(report: &str) {
@@ -184,4 +215,24 @@ fn pending_signals_are_neither_lost_nor_delivered_early() {
     let report = victim.report();
     assert_ok(&report);
     assert!(report.contains("winch=1"), "{report}");
+}
+
+#[test]
+fn victim_in_another_network_namespace_is_reached() {
+    let mut victim = VictimProcess::start_under(&["unshare", "--net", "--"], "busy");
+    let ours =
+        std::fs::metadata("/proc/self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let theirs = std::fs::metadata(format!("/proc/{}/ns/net", victim.pid()))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    assert_ne!(
+        ours.ok(),
+        theirs.ok(),
+        "unshare did not give the victim its own netns"
+    );
+    victim.wait_word_nonzero(victim.hex("counters"));
+    let mut parasite = infect(&victim);
+    exercise(&victim, &mut parasite);
+    parasite.cure().expect("cure");
+    victim.release_busy_loop();
+    assert_ok(&victim.report());
 }

@@ -126,6 +126,13 @@ pub enum InfectError {
         /// The ptrace error.
         source: PtraceError,
     },
+    /// The main thread exited (its zombie stays while other threads run);
+    /// compel runs its code in the main thread, so it cannot infect.
+    #[error("pid {pid}: the main thread has exited; compel needs it to run the parasite")]
+    ZombieLeader {
+        /// The victim.
+        pid: Pid,
+    },
     /// The victim runs in 32-bit compat mode, which the parasite is not built for.
     #[error("pid {pid} is a 32-bit (ia32) task; compel injects 64-bit code only")]
     Compat {

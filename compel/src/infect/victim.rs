@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::InfectError;
-use crate::ptrace::{PtraceError, Tracee, UserRegs};
+use crate::ptrace::{PtraceError, ThreadStatus, Tracee, UserRegs};
 use crate::restart;
 use crate::signals;
 
@@ -80,6 +80,10 @@ impl Victim {
     /// finds no thread it has not seized, and saves each one's state.
     pub fn seize(pid: Pid) -> Result<Self, InfectError> {
         signals::check()?;
+        let status = ThreadStatus::read(pid).map_err(|_| InfectError::Gone { pid })?;
+        if status.zombie {
+            return Err(InfectError::ZombieLeader { pid });
+        }
         let mut victim = Victim {
             pid,
             threads: Vec::new(),
@@ -236,7 +240,7 @@ fn list_threads(pid: Pid) -> Result<BTreeSet<i32>, InfectError> {
 /// Whether a signal the thread does not block is pending for it: then an
 /// EINTR it shows is that signal's, not compel's.
 fn has_signal_to_take(tid: Pid, sigmask: u64) -> Result<bool, PtraceError> {
-    let status = crate::ptrace::ThreadStatus::read(tid)?;
+    let status = ThreadStatus::read(tid)?;
     Ok(status.pending & !sigmask != 0)
 }
 
