@@ -282,7 +282,7 @@ impl Infection {
         if let Err(RemoteError::Exited { .. }) = result {
             self.victim.mark_exited();
         }
-        result.map_err(|source| InfectError::remote(pid, "", source))
+        result.map_err(|source| InfectError::remote(pid, "user syscall", source))
     }
 
     /// [`Infection::syscall`] with a negative result turned into an error
@@ -290,7 +290,8 @@ impl Infection {
     pub fn syscall_checked(&mut self, nr: i64, args: [u64; 6]) -> Result<u64, InfectError> {
         let result = self.syscall(nr, args)?;
         let tid = self.victim().leader().tracee.tid();
-        check_result(tid, nr, result).map_err(|source| InfectError::remote(self.pid(), "", source))
+        check_result(tid, nr, result)
+            .map_err(|source| InfectError::remote(self.pid(), "user syscall", source))
     }
 
     /// Closes compel's fds in the victim, unmaps the area (the last remote

@@ -101,12 +101,12 @@ pub enum InfectError {
         source: PtraceError,
     },
     /// A remote syscall failed.
-    #[error("pid {pid}: {step}{source}")]
+    #[error("pid {pid}: {step}: {source}")]
     Remote {
         /// The victim.
         pid: Pid,
-        /// What compel was doing, with ": " appended, or empty.
-        step: String,
+        /// What compel was doing.
+        step: &'static str,
         /// The remote error.
         source: RemoteError,
     },
@@ -208,17 +208,10 @@ impl InfectError {
         InfectError::Ptrace { pid, source }
     }
 
-    fn remote(pid: Pid, step: &str, source: RemoteError) -> Self {
+    fn remote(pid: Pid, step: &'static str, source: RemoteError) -> Self {
         match source {
             RemoteError::Exited { .. } => InfectError::Exited { pid },
-            source => {
-                let step = if step.is_empty() {
-                    String::new()
-                } else {
-                    format!("{step}: ")
-                };
-                InfectError::Remote { pid, step, source }
-            }
+            source => InfectError::Remote { pid, step, source },
         }
     }
 }
