@@ -236,3 +236,30 @@ fn victim_in_another_network_namespace_is_reached() {
     victim.release_busy_loop();
     assert_ok(&victim.report());
 }
+
+#[test]
+fn signals_racing_the_seize_are_delivered_and_harm_nothing() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut victim = VictimProcess::start("busy");
+    let early = victim.hex("early");
+    victim.wait_word_nonzero(victim.hex("counters"));
+    let pid = victim.pid();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGWINCH);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        });
+        for _ in 0..30 {
+            let infection = Victim::seize(pid).expect("seize").infect().expect("infect");
+            infection.cure().expect("cure");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    victim.wait_word_nonzero(early);
+    std::thread::sleep(Duration::from_millis(50));
+    victim.release_busy_loop();
+    assert_ok(&victim.report());
+}

@@ -271,18 +271,26 @@ impl Infection {
         signals::check()?;
         let pid = self.pid();
         let trampoline = self.area.remote_at(self.layout.trampoline);
-        let block = !std::mem::replace(&mut self.signals_blocked, true);
+        self.block_leader_signals()?;
         let leader = &mut self.victim.leader_mut().tracee;
-        if block {
-            leader
-                .set_sigmask(ALL_SIGNALS)
-                .map_err(|source| InfectError::ptrace(pid, source))?;
-        }
         let result = leader.syscall(trampoline, nr, args);
         if let Err(RemoteError::Exited { .. }) = result {
             self.victim.mark_exited();
         }
         result.map_err(|source| InfectError::remote(pid, "user syscall", source))
+    }
+
+    /// Blocks every signal in the leader before compel's code first runs
+    /// there (the saved mask comes back with the cure or the self-cure).
+    fn block_leader_signals(&mut self) -> Result<(), InfectError> {
+        if std::mem::replace(&mut self.signals_blocked, true) {
+            return Ok(());
+        }
+        let pid = self.pid();
+        let leader = &mut self.victim.leader_mut().tracee;
+        leader
+            .set_sigmask(ALL_SIGNALS)
+            .map_err(|source| InfectError::ptrace(pid, source))
     }
 
     /// [`Infection::syscall`] with a negative result turned into an error
@@ -317,6 +325,7 @@ impl Infection {
     /// Remote close of compel's fds and munmap of the area. Stops at the
     /// first remote error: the victim is gone or no longer obeys.
     fn unmap_area(&mut self) -> Result<(), InfectError> {
+        self.block_leader_signals()?;
         let pid = self.pid();
         let (remote, size) = (self.area.remote(), self.layout.size as u64);
         let trampoline = self.area.remote_at(self.layout.trampoline);
