@@ -105,6 +105,15 @@ fn busy_victim_is_unharmed() {
     victim.wait_word_nonzero(victim.hex("counters"));
     let mut parasite = infect(&victim);
     exercise(&victim, &mut parasite);
+    assert!(matches!(
+        parasite.syscall(libc::SYS_getpid, [0; 6]),
+        Err(compel::ParasiteError::StillRunning { .. })
+    ));
+    parasite.finish().expect("finish");
+    let pid = parasite
+        .syscall(libc::SYS_getpid, [0; 6])
+        .expect("getpid after finish");
+    assert_eq!(pid, victim.pid().as_raw() as i64);
     parasite.cure().expect("cure");
     victim.release_busy_loop();
     assert_ok(&victim.report());

@@ -34,7 +34,7 @@ impl Parasite {
     fn stop(&mut self) -> Result<(), ParasiteError> {
         match self.state {
             State::Stopped => Ok(()),
-            State::Serving => match self.finish() {
+            State::Serving => match self.send_finish() {
                 Ok(()) => Ok(()),
                 Err(_) if self.state != State::Stopped => self.interrupt(),
                 Err(error) => Err(error),
@@ -43,7 +43,24 @@ impl Parasite {
         }
     }
 
-    fn finish(&mut self) -> Result<(), ParasiteError> {
+    /// Ends the parasite's run without curing the victim: Finish and the
+    /// blob's `int3` stop (or `PTRACE_INTERRUPT` for a parasite left
+    /// mid-command). Remote syscalls may follow ([`Parasite::syscall`]), then
+    /// [`Parasite::cure`].
+    pub fn finish(&mut self) -> Result<(), ParasiteError> {
+        self.stop()
+    }
+
+    /// Runs a syscall in the leader through the area trampoline once the
+    /// parasite has finished; see [`crate::Infection::syscall`].
+    pub fn syscall(&mut self, nr: i64, args: [u64; 6]) -> Result<i64, ParasiteError> {
+        if self.state != State::Stopped {
+            return Err(ParasiteError::StillRunning { pid: self.pid() });
+        }
+        Ok(self.infection.syscall(nr, args)?)
+    }
+
+    fn send_finish(&mut self) -> Result<(), ParasiteError> {
         self.command(CommandKind::Finish, 0, None, &mut Vec::new())?;
         self.state = State::Astray;
         self.wait_for_stop(|stop| stop == Stop::Signal(libc::SIGTRAP))

@@ -270,6 +270,9 @@ impl Infection {
     pub fn syscall(&mut self, nr: i64, args: [u64; 6]) -> Result<i64, InfectError> {
         signals::check()?;
         let pid = self.pid();
+        if self.cured {
+            return Err(InfectError::Cured { pid });
+        }
         let trampoline = self.area.remote_at(self.layout.trampoline);
         self.block_leader_signals()?;
         let leader = &mut self.victim.leader_mut().tracee;

@@ -76,6 +76,12 @@ pub enum InfectError {
         /// The victim.
         pid: Pid,
     },
+    /// The victim was cured already (e.g. after a parasite crash).
+    #[error("pid {pid} is cured already")]
+    Cured {
+        /// The victim.
+        pid: Pid,
+    },
     /// `/proc/PID/task` could not be listed.
     #[error("cannot list threads in {path}: {source}")]
     ListThreads {

@@ -69,6 +69,12 @@ pub enum ParasiteError {
         /// The victim.
         pid: Pid,
     },
+    /// A remote syscall was asked for while the parasite runs in the leader.
+    #[error("pid {pid}: the parasite still runs; finish it before remote syscalls")]
+    StillRunning {
+        /// The victim.
+        pid: Pid,
+    },
     /// The args region cannot hold a command's arguments.
     #[error("pid {pid}: {len} bytes of arguments exceed the args region of {size} bytes")]
     ArgsTooLarge {
