@@ -1,4 +1,105 @@
-//! compel: seize a live task, run syscalls in it, load a parasite, cure it.
+//! compel: seize a live process, run syscalls in it, load a parasite into it,
+//! and cure it so that it carries on as if nothing happened.
+//!
+//! Layers, each usable on its own:
+//!
+//! - [`ptrace`]: a [`ptrace::Tracee`] is one thread under `PTRACE_SEIZE`:
+//!   registers, xsave area, signal mask, memory words, classified stops.
+//! - [`remote`]: [`ptrace::Tracee::syscall`] runs one syscall in a stopped
+//!   thread through a trampoline and stops at its exit.
+//! - [`infect`]: a [`Victim`] is a whole process seized; an [`Infection`]
+//!   has a shared area mapped in it; a [`Parasite`] runs the blob there and
+//!   answers commands (task info, pages, file descriptors).
+//! - [`signals`]: a [`signals::TerminationGuard`] turns SIGINT, SIGTERM,
+//!   SIGHUP and SIGQUIT into a cure followed by the same signal.
+//! - [`blob`]: the parasite blob, parsed and relocated.
+//!
+//! # Infect, run, cure
+//!
+//! ```no_run
+//! use compel::infect::{DrainSink, PageRange};
+//! use compel::signals::TerminationGuard;
+//! use compel::Victim;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pid = nix::unistd::Pid::from_raw(1234);
+//! let _termination = TerminationGuard::new()?; // dropped last: cure, then die
+//!
+//! let victim = Victim::seize(pid)?; // every thread stopped, state saved
+//! let mut infection = victim.infect()?; // shared area mapped in the victim
+//! let remote_pid = infection.syscall(libc::SYS_getpid, [0; 6])?;
+//! assert_eq!(remote_pid, 1234);
+//!
+//! let mut parasite = infection.start_parasite()?; // blob runs in the leader
+//! let info = parasite.info()?;
+//! println!("tid {} sigaltstack at {:#x}", info.tid, info.altstack.sp);
+//! let mut pages = Vec::new();
+//! let mut sink = |chunk: &[u8]| {
+//!     pages.extend_from_slice(chunk);
+//!     Ok(())
+//! };
+//! let range = PageRange { start: 0x7f00_0000_0000, len: 4096 };
+//! parasite.drain(&[range], DrainSink::Callback(&mut sink))?;
+//! let fds = parasite.take_fds(&[0, 1, 2])?; // the victim's stdio, now ours
+//! # drop(fds);
+//!
+//! parasite.cure()?; // unmap, restore every thread, detach
+//! # Ok(()) }
+//! ```
+//!
+//! Each stage cures in `Drop` as well (best effort, failures logged); the
+//! explicit `cure()` returns the error. A parasite that crashes is cured on
+//! the spot and reported as [`ParasiteError::Crashed`] (thread, signal, rip).
+//!
+//! # What the victim sees
+//!
+//! Registers, the xsave area (x87, SSE, AVX, AVX-512 state), the signal mask
+//! and pending signals are as before. A thread stopped inside an
+//! interruptible syscall re-enters it: `read` goes on waiting, `nanosleep`
+//! finishes its time through `restart_syscall`, and an `epoll_wait` without
+//! timeout that the seize turned into EINTR is re-entered too (with a finite
+//! timeout the EINTR stays, as after SIGSTOP and SIGCONT). A process that was
+//! stopped by SIGSTOP is stopped again after the cure and goes on at SIGCONT.
+//! Signals that arrive during the infection wait in the pending set and are
+//! delivered after the cure.
+//!
+//! # If the tool dies
+//!
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT under a [`signals::TerminationGuard`]
+//! cure the victim first: compel checks at each step and the guards unwind.
+//! SIGKILL cannot be caught; what the victim gets depends on the moment:
+//!
+//! 1. While seizing and between steps, the kernel detaches the threads and
+//!    they run on unchanged (leaked: nothing).
+//! 2. The first remote mmap: `syscall; int3` is written over a few bytes of
+//!    the leader's code, its mask is all-blocked and its registers point
+//!    there, for one `mmap` and a handful of ptrace requests (tens of
+//!    microseconds). A SIGKILL there can kill the victim (SIGTRAP) or let it
+//!    run on with wrong registers. This is the one unprotected window.
+//! 3. From the end of that mmap until the area trampoline and the self-cure
+//!    sigframe are written, the victim runs unchanged (leaked: the area).
+//! 4. Every later remote syscall goes through `syscall; jmp
+//!    parasite_selfcure` in the area, and the parasite itself cures on EOF
+//!    of its control socket: either way the leader finishes what it was
+//!    doing and returns to its saved registers, xsave area and mask with
+//!    `rt_sigreturn`; its sigaltstack is kept. Leaked: the area and, before
+//!    the parasite started, compel's control socket fd. A syscall that was
+//!    interrupted with `ERESTART_RESTARTBLOCK` (nanosleep, clock_nanosleep,
+//!    poll with timeout, futex with timeout) returns EINTR instead of
+//!    resuming, since `rt_sigreturn` drops the restart block.
+//! 5. The cure's last remote syscall is the area's `munmap`: from its entry
+//!    until the leader's saved registers are back (one syscall and three
+//!    ptrace requests), a SIGKILL makes the leader fault in the vanished
+//!    trampoline and die of SIGSEGV. Registers are restored last so that
+//!    this failure is loud, never a silent run with compel's state.
+//!
+//! A victim that exits during an infection is reported as
+//! [`InfectError::Exited`]; compel then only reaps its threads.
+//!
+//! # Threads
+//!
+//! ptrace binds a tracee to the thread that seized it: a [`Victim`] and what
+//! comes from it must stay on that thread (they are not `Send`).
 #![deny(missing_docs)]
 
 pub mod blob;

@@ -102,9 +102,11 @@ impl Tracee {
     /// syscall restart logic touches them). The thread is left at the
     /// syscall-exit stop with its registers changed: the caller restores them.
     ///
-    /// A signal from outside that arrives meanwhile (only SIGSTOP can, in a
-    /// thread whose signals are all blocked) is held back and sent again on
-    /// [`Tracee::detach`]; a fault is an error.
+    /// Called at a signal-delivery stop, the signal is discarded (compel uses
+    /// this after the parasite's `int3` or fault). A signal from outside that
+    /// arrives meanwhile (only SIGSTOP can, in a thread whose signals are all
+    /// blocked) is held back and sent again on [`Tracee::detach`]; a fault is
+    /// an error.
     pub fn syscall(
         &mut self,
         trampoline: u64,

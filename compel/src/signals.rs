@@ -75,7 +75,8 @@ pub fn check() -> Result<(), Interrupted> {
 
 /// While alive, SIGINT, SIGTERM, SIGHUP and SIGQUIT only set a flag that
 /// compel checks at each step; dropping the last guard restores the former
-/// handlers and raises the signal that came, if any.
+/// handlers and raises the signal that came, if any. Signals the tool
+/// ignores stay ignored.
 ///
 /// Create it before seizing the victim, so it is dropped after the victim's
 /// guards have cured it:
@@ -105,6 +106,12 @@ impl TerminationGuard {
                 // SAFETY: `record` is async-signal-safe: one atomic compare-exchange.
                 let old = unsafe { signal::sigaction(signal, &action) }
                     .map_err(|errno| SignalsError::Sigaction { signal, errno })?;
+                if old.handler() == SigHandler::SigIgn {
+                    // The tool ignores it: it must not end an infection either.
+                    // SAFETY: puts back the disposition the kernel just returned.
+                    unsafe { signal::sigaction(signal, &old) }
+                        .map_err(|errno| SignalsError::Sigaction { signal, errno })?;
+                }
                 state.saved.push((signal, old));
             }
         }

@@ -5,7 +5,9 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use compel::ptrace::Tracee;
+use compel::remote::RemoteError;
 use compel::restart;
+use nix::sys::ptrace::Options;
 use nix::unistd::Pid;
 
 struct Reaped(Child);
@@ -75,6 +77,50 @@ fn remote_syscalls_in_a_sleeping_process_leave_it_sleeping() {
         .expect("restore regs");
     tracee.detach().expect("detach");
 
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(state_of(child.0.id()), 'S');
+}
+
+#[test]
+fn a_child_forked_by_a_remote_syscall_is_adopted_and_driven() {
+    let child = Reaped(
+        Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let pid = Pid::from_raw(child.0.id() as i32);
+    std::thread::sleep(Duration::from_millis(100));
+
+    let mut tracee = Tracee::seize(pid).expect("seize");
+    let saved = tracee.regs().expect("regs");
+    let trampoline = saved.rip & !7;
+    let code = tracee
+        .replace_bytes(trampoline, &[0x0f, 0x05, 0xcc])
+        .expect("write trampoline");
+    tracee
+        .set_options(Options::PTRACE_O_TRACEFORK)
+        .expect("PTRACE_O_TRACEFORK");
+
+    let forked = tracee
+        .syscall_checked(trampoline, libc::SYS_fork, [0; 6])
+        .expect("remote fork");
+    let forked = Pid::from_raw(forked as i32);
+    assert_eq!(tracee.take_children(), [forked]);
+    let mut grandchild = Tracee::from_new_child_thread(forked).expect("adopt");
+    assert_eq!(grandchild.regs().map(|regs| regs.rax).ok(), Some(0));
+    let parent = grandchild.syscall(trampoline, libc::SYS_getppid, [0; 6]);
+    assert_eq!(parent.ok(), Some(pid.as_raw() as i64));
+    let exit = grandchild.syscall(trampoline, libc::SYS_exit_group, [0; 6]);
+    assert!(matches!(exit, Err(RemoteError::Exited { .. })), "{exit:?}");
+
+    tracee
+        .replace_bytes(trampoline, &code)
+        .expect("restore code");
+    tracee
+        .set_regs(&restart::for_direct_resume(&saved))
+        .expect("restore regs");
+    tracee.detach().expect("detach");
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(state_of(child.0.id()), 'S');
 }

@@ -101,7 +101,7 @@ impl Victim {
         let flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
         let args = [0, size as u64, prot, flags, u64::MAX, 0];
 
-        let ptrace = |source| InfectError::Ptrace { pid, source };
+        let ptrace = |source| InfectError::ptrace(pid, source);
         leader.tracee.set_sigmask(ALL_SIGNALS).map_err(ptrace)?;
         let code = leader
             .tracee
@@ -109,9 +109,9 @@ impl Victim {
             .map_err(ptrace)?;
         let result = leader.tracee.syscall(at, nr::MMAP as i64, args);
         let put_back = leader.tracee.replace_bytes(at, &code);
+        let mask_back = leader.tracee.set_sigmask(leader.sigmask);
         let resumable = restart::for_direct_resume(&leader.regs);
         let regs_back = leader.tracee.set_regs(&resumable);
-        let mask_back = leader.tracee.set_sigmask(leader.sigmask);
 
         let mapping = "mapping the area";
         let result = result.map_err(|source| InfectError::remote(pid, mapping, source))?;
@@ -270,19 +270,30 @@ impl Infection {
     pub fn syscall(&mut self, nr: i64, args: [u64; 6]) -> Result<i64, InfectError> {
         signals::check()?;
         let pid = self.pid();
-        let trampoline = self.area.remote_at(self.layout.trampoline);
-        let block = !std::mem::replace(&mut self.signals_blocked, true);
-        let leader = &mut self.victim.leader_mut().tracee;
-        if block {
-            leader
-                .set_sigmask(ALL_SIGNALS)
-                .map_err(|source| InfectError::Ptrace { pid, source })?;
+        if self.cured {
+            return Err(InfectError::Cured { pid });
         }
+        let trampoline = self.area.remote_at(self.layout.trampoline);
+        self.block_leader_signals()?;
+        let leader = &mut self.victim.leader_mut().tracee;
         let result = leader.syscall(trampoline, nr, args);
         if let Err(RemoteError::Exited { .. }) = result {
             self.victim.mark_exited();
         }
-        result.map_err(|source| InfectError::remote(pid, "", source))
+        result.map_err(|source| InfectError::remote(pid, "user syscall", source))
+    }
+
+    /// Blocks every signal in the leader before compel's code first runs
+    /// there (the saved mask comes back with the cure or the self-cure).
+    fn block_leader_signals(&mut self) -> Result<(), InfectError> {
+        if std::mem::replace(&mut self.signals_blocked, true) {
+            return Ok(());
+        }
+        let pid = self.pid();
+        let leader = &mut self.victim.leader_mut().tracee;
+        leader
+            .set_sigmask(ALL_SIGNALS)
+            .map_err(|source| InfectError::ptrace(pid, source))
     }
 
     /// The seized threads, leader first, with the state each had when seized.
@@ -379,7 +390,8 @@ impl Infection {
     pub fn syscall_checked(&mut self, nr: i64, args: [u64; 6]) -> Result<u64, InfectError> {
         let result = self.syscall(nr, args)?;
         let tid = self.victim().leader().tracee.tid();
-        check_result(tid, nr, result).map_err(|source| InfectError::remote(self.pid(), "", source))
+        check_result(tid, nr, result)
+            .map_err(|source| InfectError::remote(self.pid(), "user syscall", source))
     }
 
     /// Closes compel's fds in the victim, unmaps the area (the last remote
@@ -405,6 +417,7 @@ impl Infection {
     /// Remote close of compel's fds and munmap of the area. Stops at the
     /// first remote error: the victim is gone or no longer obeys.
     fn unmap_area(&mut self) -> Result<(), InfectError> {
+        self.block_leader_signals()?;
         let pid = self.pid();
         let (remote, size) = (self.area.remote(), self.layout.size as u64);
         let trampoline = self.area.remote_at(self.layout.trampoline);

@@ -6,6 +6,7 @@
 //! stage returns the error instead.
 
 mod control;
+mod cure;
 mod drain;
 mod infection;
 mod layout;
@@ -75,6 +76,12 @@ pub enum InfectError {
         /// The victim.
         pid: Pid,
     },
+    /// The victim was cured already (e.g. after a parasite crash).
+    #[error("pid {pid} is cured already")]
+    Cured {
+        /// The victim.
+        pid: Pid,
+    },
     /// `/proc/PID/task` could not be listed.
     #[error("cannot list threads in {path}: {source}")]
     ListThreads {
@@ -100,12 +107,12 @@ pub enum InfectError {
         source: PtraceError,
     },
     /// A remote syscall failed.
-    #[error("pid {pid}: {step}{source}")]
+    #[error("pid {pid}: {step}: {source}")]
     Remote {
         /// The victim.
         pid: Pid,
-        /// What compel was doing, with ": " appended, or empty.
-        step: String,
+        /// What compel was doing.
+        step: &'static str,
         /// The remote error.
         source: RemoteError,
     },
@@ -124,6 +131,13 @@ pub enum InfectError {
         tid: Pid,
         /// The ptrace error.
         source: PtraceError,
+    },
+    /// The main thread exited (its zombie stays while other threads run);
+    /// compel runs its code in the main thread, so it cannot infect.
+    #[error("pid {pid}: the main thread has exited; compel needs it to run the parasite")]
+    ZombieLeader {
+        /// The victim.
+        pid: Pid,
     },
     /// The victim runs in 32-bit compat mode, which the parasite is not built for.
     #[error("pid {pid} is a 32-bit (ia32) task; compel injects 64-bit code only")]
@@ -182,17 +196,28 @@ pub enum InfectError {
 }
 
 impl InfectError {
-    fn remote(pid: Pid, step: &str, source: RemoteError) -> Self {
+    /// A ptrace failure; ESRCH from a process that died is [`InfectError::Exited`].
+    fn ptrace(pid: Pid, source: PtraceError) -> Self {
+        let esrch = matches!(
+            source,
+            PtraceError::Request {
+                errno: nix::errno::Errno::ESRCH,
+                ..
+            } | PtraceError::Memory {
+                errno: nix::errno::Errno::ESRCH,
+                ..
+            }
+        );
+        if esrch && victim::process_dies(pid) {
+            return InfectError::Exited { pid };
+        }
+        InfectError::Ptrace { pid, source }
+    }
+
+    fn remote(pid: Pid, step: &'static str, source: RemoteError) -> Self {
         match source {
             RemoteError::Exited { .. } => InfectError::Exited { pid },
-            source => {
-                let step = if step.is_empty() {
-                    String::new()
-                } else {
-                    format!("{step}: ")
-                };
-                InfectError::Remote { pid, step, source }
-            }
+            source => InfectError::Remote { pid, step, source },
         }
     }
 }

@@ -14,7 +14,7 @@ use super::protocol::PROTOCOL_VERSION;
 use super::protocol::{AreaHeader, Command, CommandKind, Reply, TaskInfo, AREA_MAGIC};
 use super::shared::SharedError;
 use super::InfectError;
-use crate::ptrace::{PtraceError, Stop};
+use crate::ptrace::Stop;
 use crate::signals;
 
 /// How often a wait for the parasite looks at the leader's ptrace state.
@@ -69,6 +69,12 @@ pub enum ParasiteError {
         /// The victim.
         pid: Pid,
     },
+    /// A remote syscall was asked for while the parasite runs in the leader.
+    #[error("pid {pid}: the parasite still runs; finish it before remote syscalls")]
+    StillRunning {
+        /// The victim.
+        pid: Pid,
+    },
     /// The args region cannot hold a command's arguments.
     #[error("pid {pid}: {len} bytes of arguments exceed the args region of {size} bytes")]
     ArgsTooLarge {
@@ -107,7 +113,7 @@ impl From<signals::Interrupted> for ParasiteError {
 
 /// Where the parasite stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     /// Running and in step with the host: the next message is the reply to
     /// the last command.
     Serving,
@@ -124,7 +130,7 @@ pub struct Parasite {
     pub(crate) infection: Infection,
     pub(crate) control: Option<ControlSocket>,
     pub(crate) pipe: Option<DrainPipe>,
-    state: State,
+    pub(crate) state: State,
 }
 
 impl Infection {
@@ -197,7 +203,7 @@ impl Parasite {
         let stack_top = area.remote_at(layout.stack_top) - 8;
         let header = area.remote_at(layout.header);
         let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-        let ptrace = |source| InfectError::Ptrace { pid, source };
+        let ptrace = |source| InfectError::ptrace(pid, source);
         let mut regs = leader.regs().map_err(ptrace)?;
         regs.rip = entry;
         regs.rsp = stack_top;
@@ -302,9 +308,14 @@ impl Parasite {
             let mut poll = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
             match nix::poll::poll(&mut poll, PollTimeout::from(WATCH_INTERVAL_MS)) {
                 Ok(0) | Err(Errno::EINTR) => self.watch_leader()?,
-                Ok(_) => match control.recv(fds)? {
-                    Some(reply) => return Ok(reply),
-                    None => return Err(self.hangup()),
+                Ok(_) => match control.recv(fds) {
+                    Ok(Some(reply)) => return Ok(reply),
+                    Ok(None) => return Err(self.hangup()),
+                    Err(ControlError::Socket {
+                        errno: Errno::ECONNRESET,
+                        ..
+                    }) => return Err(self.hangup()),
+                    Err(error) => return Err(error.into()),
                 },
                 Err(errno) => {
                     let pid = self.pid();
@@ -323,7 +334,7 @@ impl Parasite {
     pub(crate) fn watch_leader(&mut self) -> Result<(), ParasiteError> {
         let pid = self.pid();
         let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-        let ptrace = |source| ParasiteError::Infect(InfectError::Ptrace { pid, source });
+        let ptrace = |source| ParasiteError::Infect(InfectError::ptrace(pid, source));
         let Some(stop) = leader.poll().map_err(ptrace)? else {
             return Ok(());
         };
@@ -339,7 +350,7 @@ impl Parasite {
     }
 
     /// The parasite faulted: cure at once from the fault stop and report it.
-    fn crashed(&mut self, signal: i32) -> ParasiteError {
+    pub(crate) fn crashed(&mut self, signal: i32) -> ParasiteError {
         self.state = State::Stopped;
         let pid = self.pid();
         let leader = &self.infection.victim().leader().tracee;
@@ -356,7 +367,7 @@ impl Parasite {
         }
     }
 
-    fn exited(&mut self) -> ParasiteError {
+    pub(crate) fn exited(&mut self) -> ParasiteError {
         self.state = State::Stopped;
         let pid = self.pid();
         self.infection.victim_mut().mark_exited();
@@ -394,108 +405,9 @@ impl Parasite {
         self.command(CommandKind::Fault, 0, None, &mut Vec::new())
             .map(drop)
     }
-
-    /// Stops the parasite (Finish, then its int3 stop), closes compel's fds in
-    /// the victim, unmaps the area, restores every thread and detaches.
-    pub fn cure(mut self) -> Result<(), ParasiteError> {
-        self.cure_in_place().map_err(ParasiteError::Infect)
-    }
-
-    /// Ends the victim with SIGKILL instead of curing it (see
-    /// [`Infection::kill`]); the parasite dies with it.
-    pub fn kill(mut self) -> Result<(), ParasiteError> {
-        self.control = None;
-        self.pipe = None;
-        self.state = State::Stopped;
-        self.infection
-            .kill_in_place()
-            .map_err(ParasiteError::Infect)
-    }
-
-    fn cure_in_place(&mut self) -> Result<(), InfectError> {
-        let stopped = self.stop();
-        if let Err(error) = &stopped {
-            log::debug!("pid {}: stopping the parasite: {error}", self.pid());
-        }
-        self.control = None;
-        self.close_leaked_pipes();
-        self.pipe = None;
-        self.infection.cure_in_place()
-    }
-
-    /// Brings the leader to a ptrace stop: Finish if the parasite is in step,
-    /// PTRACE_INTERRUPT otherwise.
-    fn stop(&mut self) -> Result<(), ParasiteError> {
-        match self.state {
-            State::Stopped => Ok(()),
-            State::Serving => match self.finish() {
-                Ok(()) => Ok(()),
-                Err(_) if self.state != State::Stopped => self.interrupt(),
-                Err(error) => Err(error),
-            },
-            State::Astray => self.interrupt(),
-        }
-    }
-
-    fn finish(&mut self) -> Result<(), ParasiteError> {
-        self.command(CommandKind::Finish, 0, None, &mut Vec::new())?;
-        self.state = State::Astray;
-        self.wait_for_stop(|stop| stop == Stop::Signal(libc::SIGTRAP))
-    }
-
-    fn interrupt(&mut self) -> Result<(), ParasiteError> {
-        let pid = self.pid();
-        let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-        leader
-            .interrupt()
-            .map_err(|source| InfectError::Ptrace { pid, source })?;
-        self.wait_for_stop(|stop| matches!(stop, Stop::Interrupt | Stop::GroupStop(_)))
-    }
-
-    /// Waits (blocking) until the leader reports a stop `wanted` accepts.
-    fn wait_for_stop(&mut self, wanted: impl Fn(Stop) -> bool) -> Result<(), ParasiteError> {
-        let pid = self.pid();
-        loop {
-            let leader = &mut self.infection.victim_mut().leader_mut().tracee;
-            let ptrace = |source: PtraceError| InfectError::Ptrace { pid, source };
-            let stop = leader.wait().map_err(ptrace)?;
-            match stop {
-                stop if wanted(stop) => {
-                    self.state = State::Stopped;
-                    return Ok(());
-                }
-                Stop::Exited(_) | Stop::Killed(_) => return Err(self.exited()),
-                Stop::Signal(signal) if is_fault(signal) => return Err(self.crashed(signal)),
-                Stop::Signal(signal) => {
-                    leader.defer_signal(signal);
-                    leader.resume().map_err(ptrace)?;
-                }
-                _ => leader.resume().map_err(ptrace)?,
-            }
-        }
-    }
-
-    /// The victim's copies of compel's pipe, left open if the parasite did
-    /// not finish cleanly, join the fds the cure closes.
-    fn close_leaked_pipes(&mut self) {
-        let Some(pipe) = &self.pipe else { return };
-        let pid = self.pid();
-        for fd in pipe.fds_in(pid) {
-            log::debug!("pid {pid}: closing compel's pipe left at fd {fd}");
-            self.infection.remote_fds.push(fd);
-        }
-    }
 }
 
-impl Drop for Parasite {
-    fn drop(&mut self) {
-        if let Err(error) = self.cure_in_place() {
-            log::warn!("curing pid {}: {error}", self.pid());
-        }
-    }
-}
-
-fn is_fault(signal: i32) -> bool {
+pub(crate) fn is_fault(signal: i32) -> bool {
     [
         libc::SIGSEGV,
         libc::SIGBUS,

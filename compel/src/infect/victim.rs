@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::InfectError;
-use crate::ptrace::{PtraceError, Tracee, UserRegs};
+use crate::ptrace::{PtraceError, ThreadStatus, Tracee, UserRegs};
 use crate::restart;
 use crate::signals;
 
@@ -51,11 +51,15 @@ impl SeizedThread {
     }
 
     /// Puts back registers (with the syscall-restart fix-up), xsave area and mask.
+    ///
+    /// Registers go last: until they are back, a tracer dying makes the
+    /// thread fault in compel's vanished trampoline (loudly) rather than run
+    /// on with compel's vector registers or signal mask (silently).
     fn restore(&mut self) -> Result<(), PtraceError> {
-        self.tracee
-            .set_regs(&restart::for_direct_resume(&self.regs))?;
         self.tracee.set_xstate(&self.xstate)?;
-        self.tracee.set_sigmask(self.sigmask)
+        self.tracee.set_sigmask(self.sigmask)?;
+        self.tracee
+            .set_regs(&restart::for_direct_resume(&self.regs))
     }
 }
 
@@ -76,6 +80,10 @@ impl Victim {
     /// finds no thread it has not seized, and saves each one's state.
     pub fn seize(pid: Pid) -> Result<Self, InfectError> {
         signals::check()?;
+        let status = ThreadStatus::read(pid).map_err(|_| InfectError::Gone { pid })?;
+        if status.zombie {
+            return Err(InfectError::ZombieLeader { pid });
+        }
         let mut victim = Victim {
             pid,
             threads: Vec::new(),
@@ -194,7 +202,7 @@ impl Victim {
             return Ok(());
         }
         let pid = self.pid;
-        if self.exited {
+        if self.exited || process_is_dead(pid) {
             self.reap();
             return Ok(());
         }
@@ -269,8 +277,32 @@ fn list_threads(pid: Pid) -> Result<BTreeSet<i32>, InfectError> {
 /// Whether a signal the thread does not block is pending for it: then an
 /// EINTR it shows is that signal's, not compel's.
 fn has_signal_to_take(tid: Pid, sigmask: u64) -> Result<bool, PtraceError> {
-    let status = crate::ptrace::ThreadStatus::read(tid)?;
+    let status = ThreadStatus::read(tid)?;
     Ok(status.pending & !sigmask != 0)
+}
+
+/// Whether the process is gone or a zombie (`/proc/PID/stat` state Z or X).
+pub(crate) fn process_is_dead(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('Z' | 'X') | None)
+}
+
+/// After ESRCH from a request on a tracee that compel holds stopped: the
+/// tracee was woken by SIGKILL and is on its way out; give it a second to
+/// show up as dead.
+pub(crate) fn process_dies(pid: Pid) -> bool {
+    for _ in 0..100 {
+        if process_is_dead(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
 }
 
 fn thread_exists(pid: Pid, tid: Pid) -> bool {

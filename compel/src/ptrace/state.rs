@@ -10,11 +10,13 @@ pub use arch::x86_64::UserRegs;
 /// `NT_X86_XSTATE`: the regset of the whole xsave area.
 const NT_X86_XSTATE: libc::c_int = 0x202;
 
-/// Size of the buffer for the xsave area: what CPUID leaf 0xD says the largest
-/// layout needs, at least one page.
+/// Size of the buffer for the xsave area: what CPUID leaf 0xD says the
+/// enabled features need, at least one page; the kernel says how much it wrote.
 fn xstate_buffer_size() -> usize {
-    let leaf = core::arch::x86_64::__cpuid_count(0xd, 0);
-    usize::try_from(leaf.ecx).unwrap_or(0).max(4096)
+    arch::x86_64::cpuid::xstate_info()
+        .and_then(|info| usize::try_from(info.size).ok())
+        .unwrap_or(0)
+        .max(4096)
 }
 
 impl Tracee {

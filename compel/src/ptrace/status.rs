@@ -14,6 +14,8 @@ pub struct ThreadStatus {
     pub tracer: Option<i32>,
     /// The thread is in a group-stop (`State:` T (stopped)), not a ptrace stop.
     pub group_stopped: bool,
+    /// The thread has exited and waits to be reaped (`State:` Z (zombie)).
+    pub zombie: bool,
     /// Signals pending for the thread or its process (`SigPnd` | `ShdPnd`).
     pub pending: u64,
     /// Signals the thread blocks (`SigBlk`).
@@ -50,10 +52,11 @@ impl ThreadStatus {
             }
         }
         let tracer = tracer?;
-        let group_stopped = state? == 'T';
+        let state = state?;
         Some(Self {
             tracer: (tracer != 0).then_some(tracer),
-            group_stopped,
+            group_stopped: state == 'T',
+            zombie: state == 'Z',
             pending,
             blocked,
         })
@@ -71,6 +74,7 @@ mod tests {
         let expected = ThreadStatus {
             tracer: None,
             group_stopped: false,
+            zombie: false,
             pending: 0,
             blocked: 0,
         };
@@ -85,6 +89,7 @@ mod tests {
         let expected = ThreadStatus {
             tracer: Some(812),
             group_stopped: true,
+            zombie: false,
             pending: 0x101,
             blocked: 0x300,
         };
@@ -98,6 +103,12 @@ mod tests {
             ThreadStatus::parse(text).map(|s| s.group_stopped),
             Some(false)
         );
+    }
+
+    #[test]
+    fn a_zombie_is_seen() {
+        let text = "State:\tZ (zombie)\nTracerPid:\t0\n";
+        assert_eq!(ThreadStatus::parse(text).map(|s| s.zombie), Some(true));
     }
 
     #[test]

@@ -46,7 +46,21 @@ pub struct VictimProcess {
 impl VictimProcess {
     /// Starts the victim in `mode` and waits for its READY line.
     pub fn start(mode: &str) -> Self {
-        let mut child = Command::new(binary())
+        Self::start_under(&[], mode)
+    }
+
+    /// Starts the victim through `wrapper` (e.g. `unshare -n --`), which must
+    /// exec it in place so that the pid stays the same.
+    pub fn start_under(wrapper: &[&str], mode: &str) -> Self {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .arg(mode)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -108,9 +122,36 @@ impl VictimProcess {
         }
     }
 
-    /// Reads victim memory through /proc/PID/mem.
+    /// Waits until the word at `addr` differs from `old`.
+    pub fn wait_word_changes(&self, addr: u64, old: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.read_word(addr) == old {
+            assert!(Instant::now() < deadline, "word at {addr:#x} stayed {old}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `State:` is `state`.
+    pub fn wait_state(&self, state: char) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.state() != state {
+            assert!(
+                Instant::now() < deadline,
+                "pid {} never reached state {state}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Reads victim memory through /proc/PID/mem, or through the mem file of
+    /// the last thread when the main thread is a zombie (its mm is gone).
     pub fn read_memory(&self, addr: u64, len: usize) -> Vec<u8> {
-        let mem = std::fs::File::open(format!("/proc/{}/mem", self.pid())).expect("open mem");
+        let path = match self.state() {
+            'Z' => format!("/proc/{}/task/{}/mem", self.pid(), self.last_thread()),
+            _ => format!("/proc/{}/mem", self.pid()),
+        };
+        let mem = std::fs::File::open(path).expect("open mem");
         let mut out = vec![0u8; len];
         mem.read_exact_at(&mut out, addr).expect("read mem");
         out
@@ -148,6 +189,15 @@ impl VictimProcess {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("REPORT line");
         line.trim_end().to_owned()
+    }
+
+    /// The highest thread id of the victim.
+    pub fn last_thread(&self) -> i32 {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).expect("task dir");
+        let tids = tasks
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok());
+        tids.max().unwrap_or(0)
     }
 
     /// `State:` letter from /proc/PID/status.

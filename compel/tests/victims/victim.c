@@ -1,6 +1,7 @@
 /* A process that checks itself after compel has been through it.
  *
- * usage: victim MODE   (busy | read | nanosleep | epoll | threads | signals)
+ * usage: victim MODE
+ *   (busy | read | nanosleep | epoll | threads | signals | zombie-leader)
  *
  * Prints one READY line with the addresses the test needs, waits in the way
  * MODE says while holding known values in general and vector registers,
@@ -225,6 +226,10 @@ int main(int argc, char **argv)
         epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
         result = checked_syscall(SYS_epoll_wait, ep, (long)got, 4, &bad);
         note("epoll-result", result == 1 && got[0].data.u64 == 77);
+    } else if (strcmp(mode, "zombie-leader") == 0) {
+        pthread_t thread;
+        pthread_create(&thread, NULL, worker, (void *)0);
+        pthread_exit(NULL);
     } else if (strcmp(mode, "threads") == 0) {
         pthread_t threads[WORKERS];
         for (long i = 0; i < WORKERS; i++)

@@ -149,10 +149,12 @@ pub enum DumpError {
 pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let pid = options.pid;
     check_target(pid)?;
+    // Looked for before anything is done to the process, and again once it
+    // is frozen, in case it changed in between.
+    refuse_what_cannot_be_dumped(pid)?;
     let victim = Victim::seize(pid)?;
     let frozen_at = Instant::now();
     log::info!("pid {pid}: frozen ({} threads)", victim.threads().len());
-
     refuse_what_cannot_be_dumped(pid)?;
     let dir = ImageDir::create(&options.images_dir)?;
     let mut infection = victim.infect()?;

@@ -1,0 +1,324 @@
+//! Bad input to `crust dump` and `crust restore`: each gets one clear line
+//! and exit status 1, no panic, no hang, and nothing left running or half
+//! made.
+//!
+//! Needs the crust binary built first: `cargo build --release -p cli`.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tests::{compile_c, crust, crust_binary, run_with_timeout, Abi, Finished, TempDir, Workload};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One dump or restore at a time: they fight over pids otherwise.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Sleeps in pause(2) with a page of known memory, in a session of its own.
+const SLEEPER: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    char *page = malloc(1 << 20);
+    memset(page, 0x5a, 1 << 20);
+    for (;;) pause();
+}
+"#;
+
+fn run(args: &[&str]) -> Finished {
+    match crust(args, TIMEOUT) {
+        Ok(finished) => finished,
+        Err(error) => panic!("crust {}: {error}", args.join(" ")),
+    }
+}
+
+/// The one line crust printed on failure (exit status 1).
+fn failure_line(finished: &Finished) -> String {
+    assert_eq!(
+        finished.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        finished.stdout,
+        finished.stderr
+    );
+    let lines = finished.stderr_lines();
+    assert_eq!(lines.len(), 1, "expected one line, got {lines:?}");
+    lines[0].to_string()
+}
+
+/// Starts the sleeper in its own session with no inherited fds.
+fn start_sleeper() -> Workload {
+    let program = compile_c(SLEEPER, Abi::X86_64, &["-O2"]).expect("compile the sleeper");
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid and close_range are async-signal-safe raw syscalls.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+            Ok(())
+        });
+    }
+    let workload = Workload::spawn(&mut command).expect("start the sleeper");
+    std::thread::sleep(Duration::from_millis(200));
+    workload
+}
+
+/// Dumps a sleeper into `dir` (killing it) and returns its pid.
+fn dumped_sleeper(dir: &Path) -> i32 {
+    let mut sleeper = start_sleeper();
+    let pid = sleeper.pid().as_raw();
+    let finished = run(&["dump", "-t", &pid.to_string(), "-D", &dir.to_string_lossy()]);
+    assert_eq!(finished.code(), Some(0), "dump: {}", finished.stderr);
+    sleeper
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the sleeper");
+    pid
+}
+
+fn image_named(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    fs::read_dir(dir)
+        .expect("list images")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .unwrap_or_else(|| panic!("no {prefix}* image in {}", dir.display()))
+}
+
+/// Copies a dump so that each test damages its own.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create copy");
+    for entry in fs::read_dir(from).expect("list") {
+        let path = entry.expect("entry").path();
+        fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy image");
+    }
+}
+
+fn restore_failure(dir: &Path) -> String {
+    failure_line(&run(&["restore", "-D", &dir.to_string_lossy()]))
+}
+
+#[test]
+fn dump_of_crust_itself_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("self").expect("temp dir");
+    let images = temp.path().join("images");
+    // The shell execs crust, so $$ is crust's own pid.
+    let script = format!(
+        "exec '{}' dump -t $$ -D '{}'",
+        crust_binary().unwrap().display(),
+        images.display()
+    );
+    let finished =
+        run_with_timeout(Command::new("sh").arg("-c").arg(script), TIMEOUT).expect("run");
+    let line = failure_line(&finished);
+    assert!(line.ends_with("is crust itself"), "{line}");
+    assert!(
+        !images.exists(),
+        "a refused dump wrote {}",
+        images.display()
+    );
+}
+
+#[test]
+fn dump_of_a_kernel_thread_is_refused_without_touching_it() {
+    let temp = TempDir::new("kthread").expect("temp dir");
+    let kthreadd = 2;
+    let status = fs::read_to_string("/proc/2/status").expect("pid 2 exists");
+    assert!(
+        status.contains("Kthread:\t1") || status.contains("PPid:\t0"),
+        "pid 2 is not kthreadd"
+    );
+    let images = temp.path().join("images");
+    let finished = run(&[
+        "dump",
+        "-t",
+        &kthreadd.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    assert_eq!(
+        failure_line(&finished),
+        "crust: dump of pid 2 failed: pid 2: process is a kernel thread: kernel threads cannot be \
+         dumped"
+    );
+    assert!(!images.exists());
+}
+
+#[test]
+fn restore_from_a_missing_directory_names_it() {
+    let line = restore_failure(Path::new("/nonexistent/crust-images"));
+    assert!(line.contains("/nonexistent/crust-images"), "{line}");
+}
+
+#[test]
+fn damaged_images_are_refused_with_the_file_and_the_damage() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("damaged").expect("temp dir");
+    let good = temp.path().join("good");
+    let pid = dumped_sleeper(&good);
+    for entry in fs::read_dir(&good).unwrap() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = entry.unwrap().path();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
+    }
+
+    let truncated = temp.path().join("truncated");
+    copy_dir(&good, &truncated);
+    let core = image_named(&truncated, "core-");
+    fs::write(&core, &fs::read(&core).unwrap()[..10]).unwrap();
+    let line = restore_failure(&truncated);
+    assert!(
+        line.contains(&format!("core-{pid}.img")) && line.contains("cut short"),
+        "{line}"
+    );
+
+    let magic = temp.path().join("magic");
+    copy_dir(&good, &magic);
+    let mm = image_named(&magic, "mm-");
+    let mut bytes = fs::read(&mm).unwrap();
+    bytes[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    fs::write(&mm, bytes).unwrap();
+    let line = restore_failure(&magic);
+    assert!(
+        line.contains("mm-") && line.contains("magic 0xefbeadde"),
+        "{line}"
+    );
+
+    let huge = temp.path().join("huge");
+    copy_dir(&good, &huge);
+    let mm = image_named(&huge, "mm-");
+    let mut bytes = fs::read(&mm).unwrap();
+    // The first entry's length, right after the two magics.
+    bytes[8..12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    fs::write(&mm, bytes).unwrap();
+    let line = restore_failure(&huge);
+    assert!(
+        line.contains("mm-") && line.contains("4294967280"),
+        "{line}"
+    );
+
+    let short = temp.path().join("short");
+    copy_dir(&good, &short);
+    let pages = image_named(&short, "pages-");
+    let length = fs::metadata(&pages).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&pages)
+        .unwrap()
+        .set_len(length - 4096)
+        .unwrap();
+    let line = restore_failure(&short);
+    assert!(
+        line.contains("pages-1.img") && line.contains("its pagemap needs"),
+        "{line}"
+    );
+
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
+}
+
+#[test]
+fn restore_into_a_pid_in_use_is_refused_and_harms_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("inuse").expect("temp dir");
+    let images = temp.path().join("images");
+    let sleeper = start_sleeper();
+    let pid = sleeper.pid().as_raw();
+    let dumped = run(&[
+        "dump",
+        "--leave-running",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    let line = restore_failure(&images);
+    assert!(
+        line.ends_with(&format!("pid {pid} is in use by \"{}\"", comm_of(pid))),
+        "{line}"
+    );
+    let state = fs::read_to_string(format!("/proc/{pid}/stat")).expect("the original still runs");
+    assert!(
+        state.contains(") S "),
+        "the original is not asleep as it was: {state}"
+    );
+}
+
+fn comm_of(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .expect("comm")
+        .trim_end()
+        .to_string()
+}
+
+/// A restore that fails after the task was forked (here: the images claim a
+/// vdso of another size than this kernel's) kills what it made: right after
+/// crust exits, nothing holds the pid, not even a zombie.
+#[test]
+fn a_restore_failing_half_way_leaves_no_process_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("halfway").expect("temp dir");
+    let images = temp.path().join("images");
+    let pid = dumped_sleeper(&images);
+    shrink_vdso(&image_named(&images, "mm-"), &temp.path().join("mm.json"));
+
+    let line = restore_failure(&images);
+    assert!(line.contains("vdso layout"), "{line}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "half-restored pid {pid} is left"
+    );
+}
+
+/// Rewrites an mm image with crit so that its vdso starts one page later.
+fn shrink_vdso(mm: &Path, json: &Path) {
+    let decoded = run_with_timeout(
+        Command::new("crit")
+            .args(["decode", "--pretty", "-i"])
+            .arg(mm),
+        TIMEOUT,
+    )
+    .expect("crit decode");
+    assert_eq!(decoded.code(), Some(0), "{}", decoded.stderr);
+    let mut value: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("crit's JSON");
+    let vmas = value["entries"][0]["vmas"].as_array_mut().expect("vmas");
+    let vdso = vmas
+        .iter_mut()
+        .find(|vma| vma["status"].as_str().is_some_and(|s| s.contains("VDSO")))
+        .expect("a vdso area");
+    let start = u64::from_str_radix(
+        vdso["start"]
+            .as_str()
+            .expect("hex start")
+            .trim_start_matches("0x"),
+        16,
+    )
+    .expect("start address");
+    vdso["start"] = serde_json::Value::String(format!("{:#x}", start + 4096));
+    fs::write(json, value.to_string()).expect("write JSON");
+    let encoded = run_with_timeout(
+        Command::new("crit")
+            .args(["encode", "-i"])
+            .arg(json)
+            .arg("-o")
+            .arg(mm),
+        TIMEOUT,
+    )
+    .expect("crit encode");
+    assert_eq!(encoded.code(), Some(0), "{}", encoded.stderr);
+}
