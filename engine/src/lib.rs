@@ -1,5 +1,6 @@
 //! crust's engine: dump and restore of process trees in CRIU's image format.
 
+mod clone3;
 pub mod codec;
 pub mod dump;
 pub mod images;

@@ -21,12 +21,14 @@ impl Parasite {
     /// Ends the victim with SIGKILL instead of curing it (see
     /// [`super::Infection::kill`]); the parasite dies with it.
     pub fn kill(mut self) -> Result<(), ParasiteError> {
+        // SIGKILL first: the parasite takes a closed control socket for a
+        // dead crust and cures itself, which would let the program run on
+        // after its state was saved.
+        self.state = State::Stopped;
+        let killed = self.infection.kill_in_place();
         self.control = None;
         self.pipe = None;
-        self.state = State::Stopped;
-        self.infection
-            .kill_in_place()
-            .map_err(ParasiteError::Infect)
+        killed.map_err(ParasiteError::Infect)
     }
 
     pub(crate) fn cure_in_place(&mut self) -> Result<(), InfectError> {

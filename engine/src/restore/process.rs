@@ -1,7 +1,7 @@
 //! Process-wide state restored inside the task: session, signal handlers,
 //! timers, limits and the prctl flags.
 
-use crate::snapshot::{MmFields, ProcessSnapshot};
+use crate::snapshot::ProcessSnapshot;
 
 use super::remote::{bytes_of, RemoteThread, Scratch};
 use super::RestoreError;
@@ -41,33 +41,8 @@ pub fn set_mm(
         .flat_map(|w| w.to_ne_bytes())
         .collect();
     let auxv_addr = scratch.put(1024, &auxv)?;
-    let MmFields {
-        start_code,
-        end_code,
-        start_data,
-        end_data,
-        start_brk,
-        brk,
-        start_stack,
-        arg_start,
-        arg_end,
-        env_start,
-        env_end,
-    } = process.memory.mm;
     let map = PrctlMmMap {
-        fields: [
-            start_code,
-            end_code,
-            start_data,
-            end_data,
-            start_brk,
-            brk,
-            start_stack,
-            arg_start,
-            arg_end,
-            env_start,
-            env_end,
-        ],
+        fields: process.memory.mm.in_prctl_order(),
         auxv: auxv_addr,
         auxv_size: auxv.len() as u32,
         exe_fd: exe_fd.map_or(u32::MAX, |fd| fd as u32),

@@ -1,30 +1,12 @@
 //! Creating the task a process is restored into, with its original pid.
 
-use std::mem::size_of;
-
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::RestoreError;
-
-/// `struct clone_args` of clone3(2), the fields crust uses.
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
+use crate::clone3::CloneArgs;
 
 /// A child created for a restore. Until [`Spawned::release`] it is killed
 /// and reaped when dropped, so a failed restore leaves nothing behind.
@@ -49,7 +31,7 @@ impl Spawned {
         // Without CLONE_VM the child gets a copy of this address space; it runs
         // nothing but the raw pause loop below (no allocation, no locks), which
         // is safe in a forked copy of a multi-threaded process.
-        let rc = unsafe { libc::syscall(libc::SYS_clone3, &args, size_of::<CloneArgs>()) };
+        let rc = unsafe { libc::syscall(libc::SYS_clone3, &args, CloneArgs::SIZE) };
         match Errno::result(rc) {
             Ok(0) => park(),
             Ok(child) => {

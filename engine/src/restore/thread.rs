@@ -9,6 +9,7 @@ use crate::snapshot::{Credentials, ThreadSnapshot};
 
 use super::remote::{bytes_of, RemoteThread, Scratch};
 use super::RestoreError;
+use crate::clone3::CloneArgs;
 
 const THREAD_FLAGS: u64 = (libc::CLONE_VM
     | libc::CLONE_FS
@@ -42,16 +43,14 @@ pub fn create_thread(
             source: Box::new(source),
         })?;
     let set_tid = scratch.put(512, &tid.to_ne_bytes())?;
-    // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
-    // stack, stack_size, tls, set_tid, set_tid_size, cgroup.
-    let args: [u64; 11] = [THREAD_FLAGS, 0, 0, 0, 0, 0, 0, 0, set_tid, 1, 0];
+    let args = CloneArgs { flags: THREAD_FLAGS, set_tid, set_tid_size: 1, ..Default::default() };
     let addr = scratch.put(0, bytes_of(&args))?;
     let nr = libc::SYS_clone3;
     let trampoline = leader.trampoline;
     let created = leader.tracee.syscall(
         trampoline,
         nr,
-        [addr, std::mem::size_of_val(&args) as u64, 0, 0, 0, 0],
+        [addr, CloneArgs::SIZE as u64, 0, 0, 0, 0],
     );
     let created = created.map_err(|source| RestoreError::Remote {
         tid,
@@ -178,24 +177,12 @@ pub fn set_credentials(
     )?;
     let [rg, eg, sg, fsg] = creds.gids.map(u64::from);
     thread.call("set the gids", libc::SYS_setresgid, [rg, eg, sg, 0, 0, 0])?;
-    thread
-        .tracee
-        .syscall(thread.trampoline, libc::SYS_setfsgid, [fsg, 0, 0, 0, 0, 0])
-        .map_err(|source| RestoreError::Remote {
-            tid: thread.tid().as_raw(),
-            step: "set the fs gid",
-            source: Box::new(source),
-        })?;
+    // It returns the previous id, never an errno.
+    thread.call_raw("set the fs gid", libc::SYS_setfsgid, [fsg, 0, 0, 0, 0, 0])?;
     let [ru, eu, su, fsu] = creds.uids.map(u64::from);
     thread.call("set the uids", libc::SYS_setresuid, [ru, eu, su, 0, 0, 0])?;
-    thread
-        .tracee
-        .syscall(thread.trampoline, libc::SYS_setfsuid, [fsu, 0, 0, 0, 0, 0])
-        .map_err(|source| RestoreError::Remote {
-            tid: thread.tid().as_raw(),
-            step: "set the fs uid",
-            source: Box::new(source),
-        })?;
+    // It returns the previous id, never an errno.
+    thread.call_raw("set the fs uid", libc::SYS_setfsuid, [fsu, 0, 0, 0, 0, 0])?;
 
     let low = |set: u64| set as u32;
     let high = |set: u64| (set >> 32) as u32;

@@ -125,6 +125,25 @@ pub struct MmFields {
     pub env_end: u64,
 }
 
+impl MmFields {
+    /// The fields in the order of `struct prctl_mm_map`.
+    pub fn in_prctl_order(&self) -> [u64; 11] {
+        [
+            self.start_code,
+            self.end_code,
+            self.start_data,
+            self.end_data,
+            self.start_brk,
+            self.brk,
+            self.start_stack,
+            self.arg_start,
+            self.arg_end,
+            self.env_start,
+            self.env_end,
+        ]
+    }
+}
+
 /// The whole address space.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemorySnapshot {
