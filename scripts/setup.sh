@@ -5,7 +5,7 @@
 # prints nothing unless something fails. Needs root to install.
 set -euo pipefail
 
-packages=(criu gcc gcc-multilib python3 bash sqlite3 redis-server tmux iproute2)
+packages=(criu gcc gcc-multilib python3 bash sqlite3 redis-server tmux iproute2 util-linux time)
 
 fail() {
     echo "setup.sh: $*" >&2

@@ -36,11 +36,20 @@ impl RemoteThread {
 
     /// Runs `nr(args)` and returns its raw result, for syscalls whose result
     /// is no errno (setfsuid returns the previous id).
-    pub fn call_raw(&mut self, step: &'static str, nr: i64, args: [u64; 6]) -> Result<i64, RestoreError> {
+    pub fn call_raw(
+        &mut self,
+        step: &'static str,
+        nr: i64,
+        args: [u64; 6],
+    ) -> Result<i64, RestoreError> {
         let tid = self.tid().as_raw();
         self.tracee
             .syscall(self.trampoline, nr, args)
-            .map_err(|source| RestoreError::Remote { tid, step, source: Box::new(source) })
+            .map_err(|source| RestoreError::Remote {
+                tid,
+                step,
+                source: Box::new(source),
+            })
     }
 
     /// Runs `nr(args)`; a negative result is an error naming `step`.

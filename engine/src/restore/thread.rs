@@ -43,15 +43,18 @@ pub fn create_thread(
             source: Box::new(source),
         })?;
     let set_tid = scratch.put(512, &tid.to_ne_bytes())?;
-    let args = CloneArgs { flags: THREAD_FLAGS, set_tid, set_tid_size: 1, ..Default::default() };
+    let args = CloneArgs {
+        flags: THREAD_FLAGS,
+        set_tid,
+        set_tid_size: 1,
+        ..Default::default()
+    };
     let addr = scratch.put(0, bytes_of(&args))?;
     let nr = libc::SYS_clone3;
     let trampoline = leader.trampoline;
-    let created = leader.tracee.syscall(
-        trampoline,
-        nr,
-        [addr, CloneArgs::SIZE as u64, 0, 0, 0, 0],
-    );
+    let created = leader
+        .tracee
+        .syscall(trampoline, nr, [addr, CloneArgs::SIZE as u64, 0, 0, 0, 0]);
     let created = created.map_err(|source| RestoreError::Remote {
         tid,
         step: "create a thread",
