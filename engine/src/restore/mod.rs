@@ -7,6 +7,7 @@
 //! No code of crust runs inside the task, so every step's failure is seen
 //! and reported by crust with its context, and the half-made task is killed.
 
+mod error;
 mod files;
 mod memory;
 mod pids;
@@ -16,19 +17,19 @@ mod spawn;
 mod thread;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use compel::ptrace::Tracee;
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::snapshot::{ProcessSnapshot, SnapshotError};
+use crate::snapshot::ProcessSnapshot;
 
 use files::HostFiles;
 use remote::{RemoteThread, Scratch};
 use spawn::Spawned;
 
+pub use error::RestoreError;
 pub use pids::ZOMBIE_WAIT;
 
 /// What `crust restore` was asked to do.
@@ -49,250 +50,6 @@ pub enum RestoreOutcome {
     Exited(Pid, i32),
     /// The restored process was killed by this signal (restore and wait).
     Signaled(Pid, i32),
-}
-
-/// Why a restore failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    /// The images could not be read.
-    #[error(transparent)]
-    Images(#[from] crate::codec::CodecError),
-    /// The images describe something inconsistent.
-    #[error(transparent)]
-    Invalid(#[from] SnapshotError),
-    /// A live task holds a pid the restore needs.
-    #[error("pid {pid} is in use by {comm:?}")]
-    PidInUse {
-        /// The pid.
-        pid: i32,
-        /// The holder's name.
-        comm: String,
-    },
-    /// A zombie kept a needed pid for longer than crust waits.
-    #[error("pid {pid} is still held by a zombie after waiting {waited:?}")]
-    PidHeldByZombie {
-        /// The pid.
-        pid: i32,
-        /// How long crust waited.
-        waited: Duration,
-    },
-    /// clone3 with set_tid failed.
-    #[error("cannot create pid {pid}: clone3: {errno}")]
-    Clone {
-        /// The pid wanted.
-        pid: i32,
-        /// What clone3 said.
-        errno: Errno,
-    },
-    /// A ptrace request on the new task failed.
-    #[error("tid {tid}: {source}")]
-    Ptrace {
-        /// The thread.
-        tid: i32,
-        /// The ptrace error.
-        source: Box<compel::ptrace::PtraceError>,
-    },
-    /// A remote syscall in the new task failed.
-    #[error("tid {tid}: cannot {step}: {source}")]
-    Remote {
-        /// The thread.
-        tid: i32,
-        /// The restore step.
-        step: &'static str,
-        /// The remote syscall's error.
-        source: Box<compel::remote::RemoteError>,
-    },
-    /// No address is free for the scratch area.
-    #[error("pid {pid}: no free address range for the restore's scratch area")]
-    NoScratchSpace {
-        /// The process.
-        pid: i32,
-    },
-    /// The scratch area did not land where asked.
-    #[error("pid {pid}: scratch area mapped at {got:#x} instead of {wanted:#x}")]
-    ScratchMisplaced {
-        /// The process.
-        pid: i32,
-        /// Address asked for.
-        wanted: u64,
-        /// Address given.
-        got: u64,
-    },
-    /// Arguments do not fit the scratch area.
-    #[error("pid {pid}: syscall arguments do not fit the scratch area (need {need:?} bytes)")]
-    ScratchTooSmall {
-        /// The process.
-        pid: i32,
-        /// Bytes needed.
-        need: Option<u64>,
-    },
-    /// Writing into the new task's memory failed.
-    #[error("pid {pid}: cannot write memory at {addr:#x}: {errno}")]
-    WriteMemory {
-        /// The process.
-        pid: i32,
-        /// Address.
-        addr: u64,
-        /// Error.
-        errno: Errno,
-    },
-    /// The dumped vdso does not match this kernel's.
-    #[error("pid {pid}: the dumped vdso layout {dumped} differs from this kernel's {ours}")]
-    VdsoMismatch {
-        /// The process.
-        pid: i32,
-        /// The dumped layout.
-        dumped: String,
-        /// This kernel's layout.
-        ours: String,
-    },
-    /// A memory area did not land at its address.
-    #[error("pid {pid}: area {start:#x} mapped at {got:#x}")]
-    AreaMisplaced {
-        /// The process.
-        pid: i32,
-        /// Address asked for.
-        start: u64,
-        /// Address given.
-        got: u64,
-    },
-    /// A file mapping names a file the images do not describe.
-    #[error("pid {pid}: area {start:#x} maps file id {file_id}, which the images do not describe")]
-    MissingMappedFile {
-        /// The process.
-        pid: i32,
-        /// Area start.
-        start: u64,
-        /// The file id.
-        file_id: u32,
-    },
-    /// An fd names a file crust did not open.
-    #[error("pid {pid}: fd {fd} refers to file id {id}, which was not opened")]
-    MissingFile {
-        /// The process.
-        pid: i32,
-        /// The fd.
-        fd: i32,
-        /// The file id.
-        id: u32,
-    },
-    /// The pages image ended before the pagemap's last page.
-    #[error("pages image ends at offset {offset:#x}, before the page for {addr:#x}")]
-    PagesTruncated {
-        /// Address of the missing page.
-        addr: u64,
-        /// Offset in the pages image.
-        offset: u64,
-    },
-    /// Opening a file failed.
-    #[error("pid {pid}: cannot open {path}: {source}")]
-    OpenFile {
-        /// The process.
-        pid: i32,
-        /// The path.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A mapped file is not the one that was dumped.
-    #[error("pid {pid}: {path} changed since the dump (size, mode {dumped:?} then, {now:?} now)")]
-    FileChanged {
-        /// The process.
-        pid: i32,
-        /// The path.
-        path: String,
-        /// Size and mode at dump.
-        dumped: (u64, u32),
-        /// Size and mode now.
-        now: (u64, u32),
-    },
-    /// A file offset is out of range.
-    #[error("pid {pid}: offset {pos} of {path} is out of range")]
-    BadOffset {
-        /// The process.
-        pid: i32,
-        /// The path.
-        path: String,
-        /// The offset.
-        pos: u64,
-    },
-    /// Seeking a file failed.
-    #[error("pid {pid}: cannot seek {path}: {errno}")]
-    Seek {
-        /// The process.
-        pid: i32,
-        /// The path.
-        path: String,
-        /// The error.
-        errno: Errno,
-    },
-    /// Setting a file's status flags failed.
-    #[error("pid {pid}: cannot set the flags of file id {id}: {errno}")]
-    FileFlags {
-        /// The process.
-        pid: i32,
-        /// The file id.
-        id: u32,
-        /// The error.
-        errno: Errno,
-    },
-    /// Making a pipe failed.
-    #[error("pid {pid}: cannot make a pipe: {errno}")]
-    Pipe {
-        /// The process.
-        pid: i32,
-        /// The error.
-        errno: Errno,
-    },
-    /// No room for the fds the restore holds.
-    #[error("cannot hold files at fd {floor} and above: {errno}")]
-    FdLimit {
-        /// Lowest fd crust uses.
-        floor: i32,
-        /// The error.
-        errno: Errno,
-    },
-    /// Reading /proc failed.
-    #[error("cannot read {path}: {source}")]
-    ReadProc {
-        /// The path.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A thread came back with another tid.
-    #[error("thread {wanted} was created as {got}")]
-    ThreadId {
-        /// Wanted tid.
-        wanted: i32,
-        /// Returned tid.
-        got: i64,
-    },
-    /// The new task's first stop is not inside a syscall instruction.
-    #[error("pid {pid}: no syscall instruction at {rip:#x} to start from")]
-    NoTrampoline {
-        /// The process.
-        pid: i32,
-        /// Its rip.
-        rip: u64,
-    },
-    /// Waiting for the restored process failed.
-    #[error("pid {pid}: waiting for the restored process: {errno}")]
-    Wait {
-        /// The process.
-        pid: i32,
-        /// The error.
-        errno: Errno,
-    },
-}
-
-impl RestoreError {
-    fn ptrace(tid: Pid) -> impl Fn(compel::ptrace::PtraceError) -> RestoreError {
-        move |source| RestoreError::Ptrace {
-            tid: tid.as_raw(),
-            source: Box::new(source),
-        }
-    }
 }
 
 /// Restore the process described by the images in `options.images_dir`.
