@@ -225,14 +225,6 @@ pub enum RestoreError {
         /// Returned tid.
         got: i64,
     },
-    /// The new task's first stop is not inside a syscall instruction.
-    #[error("pid {pid}: no syscall instruction at {rip:#x} to start from")]
-    NoTrampoline {
-        /// The process.
-        pid: i32,
-        /// Its rip.
-        rip: u64,
-    },
     /// Waiting for the restored process failed.
     #[error("pid {pid}: waiting for the restored process: {errno}")]
     Wait {

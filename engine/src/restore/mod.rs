@@ -32,6 +32,10 @@ use spawn::Spawned;
 pub use error::RestoreError;
 pub use pids::ZOMBIE_WAIT;
 
+/// `syscall; int3`: the int3 is never reached, each remote syscall stops at
+/// its exit.
+const TRAMPOLINE: [u8; 3] = [0x0f, 0x05, 0xcc];
+
 /// What `crust restore` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -161,20 +165,17 @@ fn release(threads: Vec<RemoteThread>, process: &ProcessSnapshot) -> Result<(), 
 }
 
 fn seize_new(pid: Pid) -> Result<RemoteThread, RestoreError> {
-    let tracee = Tracee::seize(pid).map_err(RestoreError::ptrace(pid))?;
-    // The child waits in pause(2), entered through a `syscall` instruction
-    // right before its rip: that instruction serves until the scratch area exists.
+    let mut tracee = Tracee::seize(pid).map_err(RestoreError::ptrace(pid))?;
+    // The child is crust's own fork, stopped wherever it was on its way to
+    // pause(2): a `syscall` instruction written at its rip (into its private
+    // copy of crust's code) serves until the scratch area exists.
     let rip = tracee.regs().map_err(RestoreError::ptrace(pid))?.rip;
-    let word = tracee.peek(rip - 2).map_err(RestoreError::ptrace(pid))?;
-    if word & 0xffff != 0x050f {
-        return Err(RestoreError::NoTrampoline {
-            pid: pid.as_raw(),
-            rip,
-        });
-    }
+    tracee
+        .replace_bytes(rip, &TRAMPOLINE)
+        .map_err(RestoreError::ptrace(pid))?;
     Ok(RemoteThread {
         tracee,
-        trampoline: rip - 2,
+        trampoline: rip,
     })
 }
 
