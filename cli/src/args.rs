@@ -76,8 +76,11 @@ pub enum Command {
     #[command(
         long_about = "Tell whether this kernel has what crust needs: one line per \
             kernel feature, present or missing, then a verdict. Exits 0 only if \
-            every required feature is present. With -t PID, instead list what in \
-            that process crust would refuse to dump, and exit 0 only if nothing.",
+            every required feature is present. With -t PID, instead list everything \
+            crust would refuse to dump in that process and in each of its \
+            descendants, all at once, one line each (pid, resource, reason, and \
+            the option that would lift it), and exit 0 only if nothing. The \
+            processes are only read, never stopped.",
         after_help = "Example:\n  crust check\n  crust check -t 4242"
     )]
     Check(CheckArgs),

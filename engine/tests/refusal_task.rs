@@ -238,3 +238,44 @@ fn a_session_led_from_outside_is_refused() {
     );
     assert!(found.contains(&expected), "{found:?}");
 }
+
+#[test]
+fn the_tree_check_lists_the_blockers_of_descendants_too() {
+    let _serial = serial();
+    become_subreaper();
+    let child = Child::spawn(&[], || {
+        // SAFETY: fork in a single-threaded child; the grandchild makes an
+        // eventfd, closes the readiness pipe (so the test sees it ready) and sleeps.
+        unsafe {
+            match libc::fork() {
+                0 => {
+                    libc::eventfd(0, 0);
+                    libc::close(refusal_child::SYNC_FD);
+                    loop {
+                        libc::pause();
+                    }
+                }
+                grandchild => grandchild > 0,
+            }
+        }
+    });
+    let pid = child.pid;
+    let grandchild = engine::proc::task::children(pid).unwrap()[0];
+    let found: Vec<String> = engine::refusal::check_tree(pid)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    kill(grandchild, Signal::SIGKILL).unwrap();
+    drop(child);
+    reap(grandchild);
+    let eventfd = format!(
+        "pid {grandchild}: fd 3 is an eventfd (anon_inode:[eventfd]): eventfds are not supported \
+         yet"
+    );
+    assert!(found.contains(&eventfd), "{found:?}");
+    assert!(
+        found[0].starts_with(&format!("pid {pid}: child {grandchild}")),
+        "{found:?}"
+    );
+}

@@ -50,7 +50,7 @@ fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
     let refusals = process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
     if refusals.is_empty() {
         say(format_args!(
-            "pid {pid}: nothing that crust would refuse to dump"
+            "pid {pid}: nothing in its tree that crust would refuse to dump"
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -62,7 +62,7 @@ fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
 
 /// What crust would refuse to dump in `pid`, one line each.
 fn process_refusals(pid: Pid) -> anyhow::Result<Vec<String>> {
-    let refusals = engine::refusal::check_process(pid)?;
+    let refusals = engine::refusal::check_tree(pid)?;
     Ok(refusals.iter().map(ToString::to_string).collect())
 }
 

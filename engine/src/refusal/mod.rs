@@ -71,6 +71,30 @@ pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
     Ok(found.refusals)
 }
 
+/// Every reason crust cannot dump the tree under `pid`: the blockers of
+/// `pid` and of each of its descendants, parents before children, so that
+/// one look tells the whole story. A descendant that exits meanwhile is
+/// skipped.
+pub fn check_tree(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    let mut refusals = check_process(pid)?;
+    let mut queue = std::collections::VecDeque::from([pid]);
+    let mut seen = std::collections::HashSet::from([pid]);
+    while let Some(parent) = queue.pop_front() {
+        let Ok(children) = crate::proc::task::children(parent) else {
+            continue;
+        };
+        for child in children.into_iter().filter(|child| seen.insert(*child)) {
+            match check_process(child) {
+                Ok(found) => refusals.extend(found),
+                Err(_) if !crate::proc::proc_path(child, "stat").exists() => continue,
+                Err(error) => return Err(error),
+            }
+            queue.push_back(child);
+        }
+    }
+    Ok(refusals)
+}
+
 /// The refusals found so far for one process.
 struct Findings {
     pid: Pid,
