@@ -2,8 +2,10 @@
 # Measures crust dump and restore of one process holding 256 MiB, 1 GiB and
 # 4 GiB of touched memory, with the images on tmpfs, against the limit of the
 # medium (a tmpfs write of the same size, dd bs=1M). Prints a table:
-# wall time and GB/s of each, how long the process was frozen (from the
-# dump's own summary line), crust's peak RSS (/usr/bin/time -v), and whether
+# wall time and GB/s of each (the dump's wall time includes the kernel
+# freeing the killed process's memory), how long the process was frozen
+# (from the dump's own summary line) and the rate that makes against the
+# tmpfs write, crust's peak RSS (/usr/bin/time -v), and whether
 # the restored process found every word of its memory intact.
 #
 # Usage: scripts/bench-dump-restore.sh [SIZE_MIB...]   (default: 256 1024 4096)
@@ -124,16 +126,22 @@ bench_one() {
     workload_pid=
     rm -rf "$images"
 
-    printf '%6s MiB | %6.2f s %5.2f GiB/s | %6.2f s %5.2f GiB/s | %7s ms | %6s MiB | %6.2f s %5.2f GiB/s | %6s MiB | %s\n' \
+    local frozen_s frozen_rate
+    frozen_s=$(awk -v ms="$frozen_ms" 'BEGIN { printf "%.3f", ms / 1000 }')
+    frozen_rate=$(rate "$mib" "$frozen_s")
+    printf '%6s MiB | %6.2f s %5.2f GiB/s | %6.2f s %5.2f GiB/s | %7s ms %5s GiB/s %4s%% | %6s MiB | %6.2f s %5.2f GiB/s | %6s MiB | %s\n' \
         "$mib" "$tmpfs_s" "$(rate "$mib" "$tmpfs_s")" \
-        "$dump_s" "$(rate "$mib" "$dump_s")" "$frozen_ms" "$(peak_rss_mib "$work/dump-time")" \
+        "$dump_s" "$(rate "$mib" "$dump_s")" "$frozen_ms" "$frozen_rate" \
+        "$(awk -v a="$frozen_rate" -v b="$(rate "$mib" "$tmpfs_s")" 'BEGIN { printf "%d", 100 * a / b }')" \
+        "$(peak_rss_mib "$work/dump-time")" \
         "$restore_s" "$(rate "$mib" "$restore_s")" "$(peak_rss_mib "$work/restore-time")" \
         "$verdict"
 }
 
 echo "images on $(df --output=fstype "$work" | tail -1) at $work; crust: $crust"
-printf '%10s | %20s | %20s | %10s | %10s | %20s | %10s | %s\n' \
-    memory "tmpfs write (dd)" "crust dump" frozen "dump RSS" "crust restore -d" "rest. RSS" check
+printf '%10s | %20s | %20s | %28s | %10s | %20s | %10s | %s\n' \
+    memory "tmpfs write (dd)" "crust dump (wall)" "frozen (rate, % of tmpfs)" "dump RSS" \
+    "crust restore -d" "rest. RSS" check
 for mib in "${sizes[@]}"; do
     bench_one "$mib"
 done

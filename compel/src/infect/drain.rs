@@ -191,13 +191,22 @@ impl Parasite {
         while moved < expected || !replied {
             signals::check()?;
             let (pipe_ready, control_ready) = self.poll_drain(!replied)?;
-            if pipe_ready && moved < expected {
-                let limit = usize::try_from(expected - moved).unwrap_or(usize::MAX);
+            if pipe_ready {
                 let pipe = self
                     .pipe
                     .as_mut()
                     .ok_or(ParasiteError::NotRunning { pid })?;
-                moved += pipe.forward(sink, limit).map_err(io)? as u64;
+                // Empty the pipe before polling again: each poll is a
+                // syscall and a wake-up the parasite waits for.
+                while moved < expected {
+                    let limit = usize::try_from(expected - moved).unwrap_or(usize::MAX);
+                    match pipe.forward(sink, limit) {
+                        Ok(0) => break,
+                        Ok(n) => moved += n as u64,
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(error) => return Err(io(error)),
+                    }
+                }
             }
             if control_ready && !replied {
                 self.receive_reply(CommandKind::DrainPages, &mut Vec::new())?;
