@@ -322,3 +322,45 @@ fn shrink_vdso(mm: &Path, json: &Path) {
     .expect("crit encode");
     assert_eq!(encoded.code(), Some(0), "{}", encoded.stderr);
 }
+
+/// A 32-bit (ia32) program is refused before it is touched, and runs on.
+#[test]
+fn a_32_bit_task_is_refused_and_runs_on() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("ia32").expect("temp dir");
+    let program = compile_c(SLEEPER, Abi::Ia32, &["-O2"]).expect("compile the sleeper with -m32");
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid and close_range are async-signal-safe raw syscalls.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+            Ok(())
+        });
+    }
+    let sleeper = Workload::spawn(&mut command).expect("start the 32-bit sleeper");
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = sleeper.pid().as_raw();
+    let images = temp.path().join("images");
+    let finished = run(&[
+        "dump",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    assert_eq!(
+        failure_line(&finished),
+        format!(
+            "crust: dump of pid {pid} failed: pid {pid}: process runs 32-bit (ia32) code: 32-bit \
+             tasks are not supported yet"
+        )
+    );
+    assert!(!images.exists());
+    let state = fs::read_to_string(format!("/proc/{pid}/stat")).expect("it still runs");
+    assert!(state.contains(") S "), "{state}");
+}

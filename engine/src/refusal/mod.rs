@@ -60,6 +60,7 @@ pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
     task::check_user(pid, &mut found)?;
     task::check_children(pid, &mut found)?;
     task::check_session(pid, &mut found)?;
+    task::check_compat(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
 
     files::check_directories(pid, &mut found)?;

@@ -99,6 +99,8 @@ pub enum Reason {
     ForeignGroup { pgid: Pid },
     /// The process has a controlling terminal.
     ControllingTerminal { tty: u32 },
+    /// The process runs 32-bit (ia32) code.
+    Compat32,
 }
 
 impl Reason {
@@ -117,6 +119,7 @@ impl Reason {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
             Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
+            Self::Compat32 => " runs 32-bit (ia32) code".into(),
             Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
             Self::ControllingTerminal { tty } => {
                 format!(
@@ -171,6 +174,7 @@ impl Reason {
                 (--shell-job is not available yet)"
                     .into()
             }
+            Self::Compat32 => "32-bit tasks are not supported yet".into(),
             Self::ControllingTerminal { .. } => {
                 "terminals are not supported yet (--shell-job is not available yet)".into()
             }

@@ -131,6 +131,19 @@ pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), Refusa
     Ok(())
 }
 
+/// Refuse a task running 32-bit code: its executable is an ELF32 file.
+pub(super) fn check_compat(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+    use std::io::Read;
+    const ELFCLASS32: u8 = 1;
+    let mut ident = [0u8; 5];
+    let path = crate::proc::proc_path(pid, "exe");
+    let read = std::fs::File::open(&path).and_then(|mut exe| exe.read_exact(&mut ident));
+    if read.is_ok() && ident[..4] == *b"\x7fELF" && ident[4] == ELFCLASS32 {
+        found.add(Resource::Task, Reason::Compat32);
+    }
+    Ok(())
+}
+
 /// Refuse every namespace that is not crust's own.
 pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
     let me = nix::unistd::getpid();
