@@ -51,9 +51,9 @@ fn failure_line(finished: &Finished) -> String {
     lines[0].to_string()
 }
 
-/// Starts the sleeper in its own session with no inherited fds.
-fn start_sleeper() -> Workload {
-    let program = compile_c(SLEEPER, Abi::X86_64, &["-O2"]).expect("compile the sleeper");
+/// Starts the sleeper, built for `abi`, in its own session with no inherited fds.
+fn start_sleeper(abi: Abi) -> Workload {
+    let program = compile_c(SLEEPER, abi, &["-O2"]).expect("compile the sleeper");
     let mut command = Command::new(program);
     command
         .stdin(Stdio::null())
@@ -74,7 +74,7 @@ fn start_sleeper() -> Workload {
 
 /// Dumps a sleeper into `dir` (killing it) and returns its pid.
 fn dumped_sleeper(dir: &Path) -> i32 {
-    let mut sleeper = start_sleeper();
+    let mut sleeper = start_sleeper(Abi::X86_64);
     let pid = sleeper.pid().as_raw();
     let finished = run(&["dump", "-t", &pid.to_string(), "-D", &dir.to_string_lossy()]);
     assert_eq!(finished.code(), Some(0), "dump: {}", finished.stderr);
@@ -236,7 +236,7 @@ fn restore_into_a_pid_in_use_is_refused_and_harms_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let temp = TempDir::new("inuse").expect("temp dir");
     let images = temp.path().join("images");
-    let sleeper = start_sleeper();
+    let sleeper = start_sleeper(Abi::X86_64);
     let pid = sleeper.pid().as_raw();
     let dumped = run(&[
         "dump",
@@ -328,22 +328,7 @@ fn shrink_vdso(mm: &Path, json: &Path) {
 fn a_32_bit_task_is_refused_and_runs_on() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let temp = TempDir::new("ia32").expect("temp dir");
-    let program = compile_c(SLEEPER, Abi::Ia32, &["-O2"]).expect("compile the sleeper with -m32");
-    let mut command = Command::new(program);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: setsid and close_range are async-signal-safe raw syscalls.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
-            Ok(())
-        });
-    }
-    let sleeper = Workload::spawn(&mut command).expect("start the 32-bit sleeper");
-    std::thread::sleep(Duration::from_millis(200));
+    let sleeper = start_sleeper(Abi::Ia32);
     let pid = sleeper.pid().as_raw();
     let images = temp.path().join("images");
     let finished = run(&[
