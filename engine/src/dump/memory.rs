@@ -133,16 +133,66 @@ pub fn page_runs(pid: Pid, areas: &[(Vma, VmaSnapshot)]) -> Result<Vec<PageRun>,
         if !area.holds_saved_pages() {
             continue;
         }
+        if area.is_shared() && area.backing == VmaBacking::Anonymous {
+            for run in shmem_runs(pid, vma)? {
+                push_run(&mut runs, run);
+            }
+            continue;
+        }
         for run in pagemap.runs(vma, StorePolicy::for_vma(vma), zero_pfn) {
             let run = run?;
-            match runs.last_mut() {
-                Some(last) if last.end() == run.start => last.pages += run.pages,
-                _ => runs.push(PageRun {
+            push_run(
+                &mut runs,
+                PageRun {
                     addr: run.start,
                     pages: run.pages,
-                }),
-            }
+                },
+            );
         }
+    }
+    Ok(runs)
+}
+
+fn push_run(runs: &mut Vec<PageRun>, run: PageRun) {
+    match runs.last_mut() {
+        Some(last) if last.end() == run.addr => last.pages += run.pages,
+        _ => runs.push(run),
+    }
+}
+
+/// The pages of a shared anonymous area that hold data. They live in a
+/// shmem object, where a page may be missing from the process's page tables
+/// yet hold data (after MADV_DONTNEED, or reclaim), so pagemap cannot tell:
+/// the object itself is asked, through /proc/PID/map_files, with
+/// SEEK_DATA/SEEK_HOLE. Draining such a page through the process's mapping
+/// faults it back in.
+fn shmem_runs(pid: Pid, vma: &Vma) -> Result<Vec<PageRun>, DumpError> {
+    use nix::unistd::{lseek, Whence};
+    let path = vma.map_files_path(pid);
+    let stat_error = |source| DumpError::Stat {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(stat_error)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let seek = |offset: u64, whence| lseek(fd, offset as i64, whence).map(|at| at as u64);
+    let page = crate::snapshot::PAGE_SIZE;
+    let (first, last) = (vma.offset, vma.offset + vma.len());
+    let mut runs = Vec::new();
+    let mut at = first;
+    while at < last {
+        let data = match seek(at, Whence::SeekData) {
+            Ok(data) if data < last => data,
+            Ok(_) | Err(nix::errno::Errno::ENXIO) => break,
+            Err(errno) => return Err(stat_error(errno.into())),
+        };
+        let hole = seek(data, Whence::SeekHole).map_err(|errno| stat_error(errno.into()))?;
+        let (start, end) = (data / page * page, hole.min(last).div_ceil(page) * page);
+        runs.push(PageRun {
+            addr: vma.start + (start - first),
+            pages: (end - start) / page,
+        });
+        at = end;
     }
     Ok(runs)
 }

@@ -1,0 +1,89 @@
+/*
+ * A process whose memory mappings must come back exactly:
+ * - 1 MiB of shared anonymous memory filled with 'x', half of it then
+ *   MADV_DONTNEED'ed (the data stays in the shmem object, out of the page
+ *   tables: a dump reading only present pages would lose it);
+ * - a file mapped MAP_SHARED, page 0 written before the dump; page 1 is
+ *   written after the restore and must reach the file;
+ * - a file mapped MAP_PRIVATE, page 2 changed in memory (copied on write):
+ *   the change must survive and the file must not see it.
+ *
+ * argv[1] is a directory for its files. It prints `ready pid=P`; on SIGUSR1
+ * it checks and prints `OK ...` or `FAIL <what>`.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define SHARED_ANON (1 << 20)
+
+static volatile sig_atomic_t asked;
+static void on_usr1(int sig) { (void)sig; asked = 1; }
+static char failures[256];
+
+static void fail(const char *what)
+{
+	strncat(failures, " ", sizeof(failures) - strlen(failures) - 1);
+	strncat(failures, what, sizeof(failures) - strlen(failures) - 1);
+}
+
+static int file_of(const char *dir, const char *name, char fill)
+{
+	char path[4096], block[4 * PAGE];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	memset(block, fill, sizeof(block));
+	if (fd < 0 || write(fd, block, sizeof(block)) != (ssize_t)sizeof(block))
+		return -1;
+	return fd;
+}
+
+static char byte_at(int fd, off_t offset)
+{
+	char c = 0;
+	return pread(fd, &c, 1, offset) == 1 ? c : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2)
+		return 2;
+	signal(SIGUSR1, on_usr1);
+	char *anon = mmap(0, SHARED_ANON, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int shared_fd = file_of(argv[1], "shared", 's');
+	int private_fd = file_of(argv[1], "private", 'f');
+	if (anon == MAP_FAILED || shared_fd < 0 || private_fd < 0)
+		return 3;
+	char *shared = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, shared_fd, 0);
+	char *private = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, private_fd, 0);
+	if (shared == MAP_FAILED || private == MAP_FAILED)
+		return 4;
+	memset(anon, 'x', SHARED_ANON);
+	madvise(anon, SHARED_ANON / 2, MADV_DONTNEED);
+	shared[0] = 'S';
+	private[2 * PAGE] = 'P';
+	printf("ready pid=%d\n", getpid());
+	fflush(stdout);
+	while (!asked)
+		pause();
+
+	if (anon[0] != 'x' || anon[SHARED_ANON / 2 - 1] != 'x' || anon[SHARED_ANON - 1] != 'x')
+		fail("shared-anonymous");
+	shared[PAGE] = 'T';
+	msync(shared, 4 * PAGE, MS_SYNC);
+	if (byte_at(shared_fd, 0) != 'S' || byte_at(shared_fd, PAGE) != 'T')
+		fail("shared-file");
+	if (private[2 * PAGE] != 'P' || private[0] != 'f' || byte_at(private_fd, 2 * PAGE) != 'f')
+		fail("private-file");
+	if (failures[0]) {
+		printf("FAIL%s\n", failures);
+		return 1;
+	}
+	printf("OK pid=%d shared-anonymous=ok shared-file=ok private-file=ok\n", getpid());
+	return 0;
+}
