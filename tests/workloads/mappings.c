@@ -6,7 +6,9 @@
  * - a file mapped MAP_SHARED, page 0 written before the dump; page 1 is
  *   written after the restore and must reach the file;
  * - a file mapped MAP_PRIVATE, page 2 changed in memory (copied on write):
- *   the change must survive and the file must not see it.
+ *   the change must survive and the file must not see it;
+ * - data behind PROT_NONE and write-only protections (the process cannot
+ *   read it itself; its protection must come back as it was).
  *
  * argv[1] is a directory for its files. It prints `ready pid=P`; on SIGUSR1
  * it checks and prints `OK ...` or `FAIL <what>`.
@@ -63,6 +65,14 @@ int main(int argc, char **argv)
 	char *private = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, private_fd, 0);
 	if (shared == MAP_FAILED || private == MAP_FAILED)
 		return 4;
+	char *hidden = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *write_only = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hidden == MAP_FAILED || write_only == MAP_FAILED)
+		return 5;
+	memset(hidden, 'h', 4 * PAGE);
+	memset(write_only, 'o', 4 * PAGE);
+	mprotect(hidden, 4 * PAGE, PROT_NONE);
+	mprotect(write_only, 4 * PAGE, PROT_WRITE);
 	memset(anon, 'x', SHARED_ANON);
 	madvise(anon, SHARED_ANON / 2, MADV_DONTNEED);
 	shared[0] = 'S';
@@ -80,10 +90,23 @@ int main(int argc, char **argv)
 		fail("shared-file");
 	if (private[2 * PAGE] != 'P' || private[0] != 'f' || byte_at(private_fd, 2 * PAGE) != 'f')
 		fail("private-file");
+	/* mincore works on any protection; a wrong one shows in /proc/self/maps. */
+	char maps[65536] = {0}, hidden_line[64], write_only_line[64];
+	int maps_fd = open("/proc/self/maps", O_RDONLY);
+	if (maps_fd < 0 || read(maps_fd, maps, sizeof(maps) - 1) <= 0)
+		fail("maps");
+	snprintf(hidden_line, sizeof(hidden_line), "%lx-%lx ---p", (unsigned long)hidden, (unsigned long)(hidden + 4 * PAGE));
+	snprintf(write_only_line, sizeof(write_only_line), "%lx-%lx -w-p", (unsigned long)write_only, (unsigned long)(write_only + 4 * PAGE));
+	if (!strstr(maps, hidden_line) || !strstr(maps, write_only_line))
+		fail("protections");
+	mprotect(hidden, 4 * PAGE, PROT_READ);
+	mprotect(write_only, 4 * PAGE, PROT_READ);
+	if (hidden[0] != 'h' || hidden[4 * PAGE - 1] != 'h' || write_only[PAGE] != 'o')
+		fail("unreadable-data");
 	if (failures[0]) {
 		printf("FAIL%s\n", failures);
 		return 1;
 	}
-	printf("OK pid=%d shared-anonymous=ok shared-file=ok private-file=ok\n", getpid());
+	printf("OK pid=%d shared-anonymous=ok shared-file=ok private-file=ok unreadable=ok\n", getpid());
 	return 0;
 }

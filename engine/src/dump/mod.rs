@@ -162,7 +162,8 @@ pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     process.validate()?;
 
     let mut parasite = infection.start_parasite()?;
-    let pages_bytes = pages::drain(&mut parasite, &dir, &process.memory.pages)?;
+    let memory = &process.memory;
+    let pages_bytes = pages::drain(&mut parasite, &dir, &memory.pages, &memory.vmas)?;
     crate::codec::write_process(&dir, &process)?;
     dir.commit()?;
     log::info!(
