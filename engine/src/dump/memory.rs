@@ -78,16 +78,19 @@ fn to_snapshot(
             });
         }
     };
-    let growsdown = if vma.flags.contains(VmFlags::GROWSDOWN) {
-        libc::MAP_GROWSDOWN as u32
-    } else {
-        0
-    };
+    // mmap flags the area was made with, as far as the kernel shows them.
+    let extra = [
+        (VmFlags::GROWSDOWN, libc::MAP_GROWSDOWN),
+        (VmFlags::LOCKED, libc::MAP_LOCKED),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| vma.flags.contains(*flag))
+    .fold(0, |bits, (_, map)| bits | map as u32);
     Ok(Some(VmaSnapshot {
         start: vma.start,
         end: vma.end,
         prot: prot_bits(vma.prot),
-        flags: flags | growsdown,
+        flags: flags | extra,
         pgoff: vma.offset / crate::snapshot::PAGE_SIZE,
         backing,
         madvise: advice(vma.flags),
