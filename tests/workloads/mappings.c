@@ -7,6 +7,7 @@
  *   written after the restore and must reach the file;
  * - a file mapped MAP_PRIVATE, page 2 changed in memory (copied on write):
  *   the change must survive and the file must not see it;
+ * - an mlock()ed area (it must come back locked);
  * - data behind PROT_NONE and write-only protections (the process cannot
  *   read it itself; its protection must come back as it was).
  *
@@ -73,6 +74,9 @@ int main(int argc, char **argv)
 	memset(write_only, 'o', 4 * PAGE);
 	mprotect(hidden, 4 * PAGE, PROT_NONE);
 	mprotect(write_only, 4 * PAGE, PROT_WRITE);
+	char *locked = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (locked == MAP_FAILED || mlock(locked, 4 * PAGE))
+		return 6;
 	memset(anon, 'x', SHARED_ANON);
 	madvise(anon, SHARED_ANON / 2, MADV_DONTNEED);
 	shared[0] = 'S';
@@ -99,6 +103,10 @@ int main(int argc, char **argv)
 	snprintf(write_only_line, sizeof(write_only_line), "%lx-%lx -w-p", (unsigned long)write_only, (unsigned long)(write_only + 4 * PAGE));
 	if (!strstr(maps, hidden_line) || !strstr(maps, write_only_line))
 		fail("protections");
+	char status[8192] = {0};
+	int status_fd = open("/proc/self/status", O_RDONLY);
+	if (status_fd < 0 || read(status_fd, status, sizeof(status) - 1) <= 0 || !strstr(status, "VmLck:\t      16 kB"))
+		fail("mlock");
 	mprotect(hidden, 4 * PAGE, PROT_READ);
 	mprotect(write_only, 4 * PAGE, PROT_READ);
 	if (hidden[0] != 'h' || hidden[4 * PAGE - 1] != 'h' || write_only[PAGE] != 'o')
@@ -107,6 +115,6 @@ int main(int argc, char **argv)
 		printf("FAIL%s\n", failures);
 		return 1;
 	}
-	printf("OK pid=%d shared-anonymous=ok shared-file=ok private-file=ok unreadable=ok\n", getpid());
+	printf("OK pid=%d shared-anonymous=ok shared-file=ok private-file=ok unreadable=ok locked=ok\n", getpid());
 	return 0;
 }
