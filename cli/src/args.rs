@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, Subcommand};
+use engine::external::{External, InheritFd};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -46,7 +47,9 @@ pub enum Command {
             Anything crust cannot restore faithfully is refused before anything is \
             written, and the process is left running as it was.",
         after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
-            crust dump -t 4242 -D /tmp/ckpt --leave-running -v"
+            crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
+            crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
+            # its stdout is a shell's pipe"
     )]
     Dump(DumpArgs),
 
@@ -59,7 +62,9 @@ pub enum Command {
             as if it were the process; with -d it prints the pid and returns once \
             the process runs.",
         after_help = "Example:\n  crust restore -D /tmp/ckpt -d\n  \
-            crust restore -D /tmp/ckpt; echo \"the process exited with $?\""
+            crust restore -D /tmp/ckpt; echo \"the process exited with $?\"\n  \
+            crust restore -D /tmp/ckpt -d --inherit-fd 'fd[3]:pipe:[81234]' 3>&1 | cat   \
+            # its old stdout pipe is now cat's"
     )]
     Restore(RestoreArgs),
 
@@ -114,6 +119,12 @@ pub struct DumpArgs {
     /// Let the process carry on after the checkpoint instead of killing it.
     #[arg(long)]
     pub leave_running: bool,
+
+    /// Dump a pipe shared with a process outside the dump, named as its fd link shows it
+    /// (`ls -l /proc/PID/fd`): the process's end is saved, the data in the pipe is not (it
+    /// belongs to whoever shares it). Restore it with --inherit-fd. Repeatable.
+    #[arg(long, value_name = "pipe:[INODE]")]
+    pub external: Vec<External>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +136,12 @@ pub struct RestoreArgs {
     /// Return as soon as the process runs instead of waiting for it.
     #[arg(short = 'd', long = "restore-detached")]
     pub detach: bool,
+
+    /// Give the process crust's own fd K in place of its end of a pipe that was dumped with
+    /// --external (flags as dumped, at the same fd number). K must be open in crust for the
+    /// same access (reading or writing) as the end it replaces. Repeatable.
+    #[arg(long, value_name = "fd[K]:pipe:[INODE]")]
+    pub inherit_fd: Vec<InheritFd>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -175,6 +192,86 @@ mod tests {
     fn a_pid_must_be_positive() {
         assert!(Cli::try_parse_from(["crust", "dump", "-t", "0", "-D", "d"]).is_err());
         assert!(Cli::try_parse_from(["crust", "check", "-t", "-3"]).is_err());
+    }
+
+    #[test]
+    fn external_pipes_are_parsed_and_repeatable() {
+        let cli = Cli::try_parse_from([
+            "crust",
+            "dump",
+            "-t",
+            "7",
+            "-D",
+            "d",
+            "--external",
+            "pipe:[12]",
+            "--external",
+            "pipe:[34]",
+        ]);
+        let Ok(Cli {
+            command: Command::Dump(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        let inodes: Vec<External> = [12, 34].map(|inode| External::Pipe { inode }).into();
+        assert_eq!(args.external, inodes);
+    }
+
+    #[test]
+    fn inherited_fds_are_parsed_and_repeatable() {
+        let cli = Cli::try_parse_from([
+            "crust",
+            "restore",
+            "-D",
+            "d",
+            "--inherit-fd",
+            "fd[3]:pipe:[12]",
+            "--inherit-fd=fd[4]:pipe:[34]",
+        ]);
+        let Ok(Cli {
+            command: Command::Restore(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        let given: Vec<String> = args.inherit_fd.iter().map(ToString::to_string).collect();
+        assert_eq!(given, ["fd[3]:pipe:[12]", "fd[4]:pipe:[34]"]);
+    }
+
+    #[test]
+    fn bad_names_are_usage_errors_quoting_the_argument() {
+        let dump = [
+            "crust",
+            "dump",
+            "-t",
+            "7",
+            "-D",
+            "d",
+            "--external",
+            "pipe:12",
+        ];
+        let restore = ["crust", "restore", "-D", "d", "--inherit-fd", "3:pipe:[12]"];
+        for (args, bad) in [(&dump[..], "pipe:12"), (&restore[..], "3:pipe:[12]")] {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+            assert!(error.to_string().contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_help_shows_the_options_with_an_example() {
+        for (subcommand, option) in [("dump", "--external"), ("restore", "--inherit-fd")] {
+            let mut command = Cli::command();
+            let help = command
+                .find_subcommand_mut(subcommand)
+                .map(|sub| sub.render_long_help().to_string())
+                .unwrap_or_default();
+            assert!(help.contains(&format!("{option} <")), "{help}");
+            assert!(help.contains(&format!("{option} '")), "{help}");
+        }
     }
 
     #[test]

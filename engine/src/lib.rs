@@ -3,6 +3,7 @@
 mod clone3;
 pub mod codec;
 pub mod dump;
+pub mod external;
 pub mod images;
 pub mod kerndat;
 pub mod proc;

@@ -8,8 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::sys::socket::{socket, socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 
+use engine::external::External;
 use engine::proc::status::TaskState;
-use engine::refusal::{check_process, Reason};
+use engine::refusal::{check_process, check_process_with, Allowances, Reason};
 use refusal_child::{lines, serial, Child, TempDir};
 
 fn inode_of(fd: &impl AsRawFd) -> u64 {
@@ -255,15 +256,45 @@ fn pipe_with_an_end_elsewhere_names_the_holder() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): it is also open in pid {me}"
+            "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): it is also open in pid {me}; dump it \
+            with --external pipe:[{inode}]"
         )]
     );
+    assert_eq!(check_process(pid).unwrap()[0].option, Some("--external"));
     drop(write);
     assert_eq!(
         lines(pid),
         vec![format!(
             "pid {pid}: fd 100 is a pipe (pipe:[{inode}]): its other end is not open \
-            in this process"
+            in this process; dump it with --external pipe:[{inode}]"
+        )]
+    );
+}
+
+#[test]
+fn a_pipe_named_external_is_let_through() {
+    let _serial = serial();
+    let (read, _write) = nix::unistd::pipe().unwrap();
+    let (other_read, _other_write) = nix::unistd::pipe().unwrap();
+    let inode = inode_of(&read);
+    let other = inode_of(&other_read);
+    let child = Child::spawn(&[read.as_raw_fd(), other_read.as_raw_fd()], || true);
+    drop((read, other_read));
+    let pid = child.pid;
+    let allowed = Allowances {
+        external: [External::Pipe { inode }].into(),
+    };
+    let refused: Vec<String> = check_process_with(pid, &allowed)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let me = Pid::this();
+    assert_eq!(
+        refused,
+        vec![format!(
+            "pid {pid}: fd 101 is a pipe (pipe:[{other}]): it is also open in pid {me}; dump it \
+            with --external pipe:[{other}]"
         )]
     );
 }

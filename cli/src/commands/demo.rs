@@ -50,6 +50,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         pid,
         images_dir: images_dir.clone(),
         leave_running: false,
+        external: Vec::new(),
     };
     let summary =
         engine::dump::dump(&options).with_context(|| format!("dump of pid {pid} failed"))?;
@@ -142,6 +143,7 @@ fn restore_detached(images_dir: &Path) -> anyhow::Result<RestoredCounter> {
     let options = RestoreOptions {
         images_dir: images_dir.to_path_buf(),
         detach: true,
+        inherit_fds: Vec::new(),
     };
     let outcome = engine::restore::restore(&options)
         .with_context(|| format!("restore from {} failed", images_dir.display()))?;

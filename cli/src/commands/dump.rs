@@ -15,6 +15,7 @@ pub fn run(args: &DumpArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         pid: Pid::from_raw(args.pid),
         images_dir: args.images_dir.clone(),
         leave_running: args.leave_running,
+        external: args.external.clone(),
     };
     progress.phase(format_args!(
         "dumping pid {} into {}",
@@ -60,6 +61,7 @@ mod tests {
             pid: Pid::from_raw(42),
             images_dir: "/tmp/ckpt".into(),
             leave_running: false,
+            external: Vec::new(),
         };
         let summary = DumpSummary {
             processes: 1,

@@ -16,6 +16,7 @@ pub fn run(args: &RestoreArgs, progress: Progress) -> anyhow::Result<ExitCode> {
     let options = RestoreOptions {
         images_dir: args.images_dir.clone(),
         detach: args.detach,
+        inherit_fds: args.inherit_fd.clone(),
     };
     progress.phase(format_args!("restoring from {}", args.images_dir.display()));
     let outcome = engine::restore::restore(&options)

@@ -11,6 +11,7 @@ use nix::unistd::{pipe2, read, Pid};
 
 use crate::proc::fd::{fd_kind, fd_stat, fds, FdKind};
 use crate::proc::fdinfo::fdinfo;
+use crate::refusal::Allowances;
 use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 
 use super::DumpError;
@@ -160,12 +161,14 @@ fn same_description(pid: Pid, a: RawFd, b: RawFd) -> bool {
     rc == 0
 }
 
-/// The bytes sitting in each pipe of the process, read without taking them
-/// out: the read end is borrowed with pidfd_getfd and duplicated with tee(2).
+/// The bytes sitting in each pipe of the process but the external ones, read
+/// without taking them out: the read end is borrowed with pidfd_getfd and
+/// duplicated with tee(2).
 pub fn collect_pipe_data(
     pid: Pid,
     files: &[FileSnapshot],
     fds: &[FdSnapshot],
+    allowed: &Allowances,
 ) -> Result<Vec<(u32, Vec<u8>)>, DumpError> {
     let mut data = Vec::new();
     let mut done = Vec::new();
@@ -175,6 +178,13 @@ pub fn collect_pipe_data(
         };
         let is_read_end = pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32;
         if !is_read_end || done.contains(&pipe.pipe_id) {
+            continue;
+        }
+        if allowed.external_pipe(pipe.pipe_id.into()) {
+            log::debug!(
+                "pid {pid}: pipe {} is external: its data stays",
+                pipe.pipe_id
+            );
             continue;
         }
         let Some(slot) = fds.iter().find(|slot| slot.file_id == *id) else {

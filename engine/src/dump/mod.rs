@@ -21,8 +21,10 @@ use std::time::Instant;
 use compel::infect::{Infection, Victim};
 use nix::unistd::Pid;
 
+use crate::external::External;
 use crate::images::ImageDir;
 use crate::proc::identity;
+use crate::refusal::Allowances;
 use crate::snapshot::{MemorySnapshot, MmFields, ProcessSnapshot, ThreadSnapshot};
 
 use files::FileTable;
@@ -39,6 +41,9 @@ pub struct DumpOptions {
     pub images_dir: PathBuf,
     /// Let the process run after the dump instead of killing it.
     pub leave_running: bool,
+    /// Resources shared with processes outside the dump (`--external`): dumped as the process's
+    /// own ends of them, without the data they hold, which belongs to whoever shares them.
+    pub external: Vec<External>,
 }
 
 /// What a finished dump reports.
@@ -63,6 +68,14 @@ pub enum DumpError {
     /// crust was asked to dump itself.
     #[error("pid {0} is crust itself")]
     Myself(Pid),
+    /// `--external` names something the process does not hold.
+    #[error("pid {pid} holds no {resource}, which --external names")]
+    ExternalNotHeld {
+        /// The process.
+        pid: Pid,
+        /// The resource named.
+        resource: External,
+    },
     /// Something in the process cannot be dumped; each line names the
     /// resource and the reason. The process was left running untouched.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -149,16 +162,20 @@ pub enum DumpError {
 pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let pid = options.pid;
     check_target(pid)?;
+    check_external(pid, &options.external)?;
+    let allowed = Allowances {
+        external: options.external.iter().copied().collect(),
+    };
     // Looked for before anything is done to the process, and again once it
     // is frozen, in case it changed in between.
-    refuse_what_cannot_be_dumped(pid)?;
+    refuse_what_cannot_be_dumped(pid, &allowed)?;
     let victim = Victim::seize(pid)?;
     let frozen_at = Instant::now();
     log::info!("pid {pid}: frozen ({} threads)", victim.threads().len());
-    refuse_what_cannot_be_dumped(pid)?;
+    refuse_what_cannot_be_dumped(pid, &allowed)?;
     let dir = ImageDir::create(&options.images_dir)?;
     let mut infection = victim.infect()?;
-    let process = collect(&mut infection)?;
+    let process = collect(&mut infection, &allowed)?;
     process.validate()?;
 
     let mut parasite = infection.start_parasite()?;
@@ -197,17 +214,33 @@ fn check_target(pid: Pid) -> Result<(), DumpError> {
     Ok(())
 }
 
+/// Every resource `--external` names must be one the process holds (by its fd link's text).
+fn check_external(pid: Pid, external: &[External]) -> Result<(), DumpError> {
+    if external.is_empty() {
+        return Ok(());
+    }
+    let links = crate::proc::fd::fds(pid)?;
+    let held = |resource: &External| links.iter().any(|l| l.target == resource.to_string());
+    match external.iter().find(|resource| !held(resource)) {
+        Some(resource) => Err(DumpError::ExternalNotHeld {
+            pid,
+            resource: *resource,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Every blocker at once, while the process is frozen and untouched.
-fn refuse_what_cannot_be_dumped(pid: Pid) -> Result<(), DumpError> {
-    let refusals = crate::refusal::check_process(pid)?;
+fn refuse_what_cannot_be_dumped(pid: Pid, allowed: &Allowances) -> Result<(), DumpError> {
+    let refusals = crate::refusal::check_process_with(pid, allowed)?;
     if refusals.is_empty() {
         return Ok(());
     }
     Err(DumpError::Refused(refusals))
 }
 
-/// Collects the whole snapshot but the pages' contents.
-fn collect(infection: &mut Infection) -> Result<ProcessSnapshot, DumpError> {
+/// Collects the whole snapshot but the pages' contents (and the data of external pipes).
+fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSnapshot, DumpError> {
     let pid = infection.pid();
     let stat = crate::proc::stat::stat(pid)?;
     let status = crate::proc::status::status(pid)?;
@@ -218,7 +251,7 @@ fn collect(infection: &mut Infection) -> Result<ProcessSnapshot, DumpError> {
     let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
     let fds = files::collect_fds(pid, &mut table)?;
     let files = table.into_files();
-    let pipe_data = files::collect_pipe_data(pid, &files, &fds)?;
+    let pipe_data = files::collect_pipe_data(pid, &files, &fds, allowed)?;
 
     let inside = inside::process_inside(infection)?;
     let threads = collect_threads(infection)?;

@@ -17,8 +17,11 @@ mod pipes;
 mod reason;
 mod task;
 
+use std::collections::BTreeSet;
+
 use nix::unistd::Pid;
 
+use crate::external::External;
 use crate::proc::ProcError;
 
 pub use reason::{Reason, Refusal, Resource};
@@ -49,8 +52,28 @@ pub enum RefusalError {
     Locks(#[source] ProcError),
 }
 
+/// What the user allowed that crust would refuse otherwise (`crust dump --external ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowances {
+    /// Resources shared with processes outside the dump, to be dumped as the process's own
+    /// ends of them.
+    pub external: BTreeSet<External>,
+}
+
+impl Allowances {
+    /// Whether pipe `inode` was named external.
+    pub fn external_pipe(&self, inode: u64) -> bool {
+        self.external.contains(&External::Pipe { inode })
+    }
+}
+
 /// Every reason crust cannot dump `pid` (all its threads). Empty: crust can dump it.
 pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    check_process_with(pid, &Allowances::default())
+}
+
+/// [`check_process`], with what `allowed` names let through.
+pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, RefusalError> {
     let mut found = Findings::new(pid);
     if !task::check_identity(pid, &mut found)? {
         return Ok(found.refusals);
@@ -65,7 +88,7 @@ pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
 
     files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, &mut found)?;
-    pipes::check_pipes(pid, &open, &mut found);
+    pipes::check_pipes(pid, &open, allowed, &mut found);
     locks::check_locks(pid, &open, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;

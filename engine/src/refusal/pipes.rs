@@ -1,4 +1,5 @@
-//! Refusals about pipes: both ends must be held by this process and by no other.
+//! Refusals about pipes: both ends must be held by this process and by no other, unless the
+//! user named the pipe with `--external`.
 
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
@@ -7,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 use super::files::OpenFd;
-use super::{Findings, Reason, Resource};
+use super::{Allowances, Findings, Reason, Resource};
 use crate::proc::fd::FdKind;
 
 /// The ends of one pipe that the process holds.
@@ -18,23 +19,28 @@ struct Ends {
     write: bool,
 }
 
-/// Check every pipe of the process; other processes holding it are found by scanning
-/// `/proc/*/fd`.
-pub(super) fn check_pipes(pid: Pid, open: &[OpenFd], found: &mut Findings) {
-    let pipes = group_ends(open);
+/// The option that lets a pipe shared with the outside be dumped.
+const EXTERNAL_OPTION: &str = "--external";
+
+/// Check every pipe of the process but those `allowed` names external; other processes
+/// holding it are found by scanning `/proc/*/fd`.
+pub(super) fn check_pipes(pid: Pid, open: &[OpenFd], allowed: &Allowances, found: &mut Findings) {
+    let mut pipes = group_ends(open);
+    pipes.retain(|inode, _| !allowed.external_pipe(*inode));
     if pipes.is_empty() {
         return;
     }
     let holders = other_holders(pid, &pipes);
     let mut refused = Vec::new();
     for (inode, ends) in &pipes {
-        if let Some(reason) = judge_pipe(ends, holders.get(inode).copied()) {
+        if let Some(reason) = judge_pipe(*inode, ends, holders.get(inode).copied()) {
             refused.extend(ends.fds.iter().map(|fd| (*fd, *inode, reason.clone())));
         }
     }
     refused.sort_by_key(|(fd, _, _)| *fd);
     for (fd, inode, reason) in refused {
-        found.add(Resource::Fd(fd, format!("a pipe (pipe:[{inode}])")), reason);
+        let resource = Resource::Fd(fd, format!("a pipe (pipe:[{inode}])"));
+        found.add_with_option(resource, reason, EXTERNAL_OPTION);
     }
 }
 
@@ -58,12 +64,15 @@ fn group_ends(open: &[OpenFd]) -> BTreeMap<u64, Ends> {
     pipes
 }
 
-/// The refusal for a pipe, given another process that holds it (if one was found).
-fn judge_pipe(ends: &Ends, other_holder: Option<Pid>) -> Option<Reason> {
+/// The refusal for pipe `inode`, given another process that holds it (if one was found).
+fn judge_pipe(inode: u64, ends: &Ends, other_holder: Option<Pid>) -> Option<Reason> {
     if ends.read && ends.write && other_holder.is_none() {
         return None;
     }
-    Some(Reason::PipePeer { peer: other_holder })
+    Some(Reason::PipePeer {
+        peer: other_holder,
+        inode,
+    })
 }
 
 /// For each pipe inode, one other process that has it open.
@@ -119,23 +128,21 @@ mod tests {
 
     #[test]
     fn both_ends_inside_pass() {
-        assert_eq!(judge_pipe(&ends(true, true), None), None);
+        assert_eq!(judge_pipe(9, &ends(true, true), None), None);
     }
 
     #[test]
     fn missing_end_is_refused_with_its_holder() {
         let peer = Pid::from_raw(77);
+        let refused = |peer| Some(Reason::PipePeer { peer, inode: 9 });
         assert_eq!(
-            judge_pipe(&ends(true, false), Some(peer)),
-            Some(Reason::PipePeer { peer: Some(peer) })
+            judge_pipe(9, &ends(true, false), Some(peer)),
+            refused(Some(peer))
         );
+        assert_eq!(judge_pipe(9, &ends(false, true), None), refused(None));
         assert_eq!(
-            judge_pipe(&ends(false, true), None),
-            Some(Reason::PipePeer { peer: None })
-        );
-        assert_eq!(
-            judge_pipe(&ends(true, true), Some(peer)),
-            Some(Reason::PipePeer { peer: Some(peer) })
+            judge_pipe(9, &ends(true, true), Some(peer)),
+            refused(Some(peer))
         );
     }
 

@@ -80,9 +80,9 @@ pub enum Reason {
     Replaced,
     /// The file lies on a filesystem that was lazily unmounted.
     LazilyUnmounted { mnt_id: i32 },
-    /// A pipe is open in another process too (`peer`, when found), or this process lacks one
-    /// of its ends.
-    PipePeer { peer: Option<Pid> },
+    /// Pipe `inode` is open in another process too (`peer`, when found), or this process lacks
+    /// one of its ends; `--external pipe:[inode]` lets it be dumped.
+    PipePeer { peer: Option<Pid>, inode: u64 },
     /// A pipe in packet mode (`O_DIRECT`).
     PacketPipe,
     /// An attached SysV shared memory segment.
@@ -159,8 +159,13 @@ impl Reason {
             Self::LazilyUnmounted { mnt_id } => {
                 format!("its filesystem was lazily unmounted (mount {mnt_id} is unreachable)")
             }
-            Self::PipePeer { peer: Some(peer) } => format!("it is also open in pid {peer}"),
-            Self::PipePeer { peer: None } => "its other end is not open in this process".into(),
+            Self::PipePeer { peer, inode } => {
+                let fact = match peer {
+                    Some(peer) => format!("it is also open in pid {peer}"),
+                    None => "its other end is not open in this process".into(),
+                };
+                format!("{fact}; dump it with --external pipe:[{inode}]")
+            }
             Self::PacketPipe => "packet-mode pipes are not supported yet".into(),
             Self::SysvShm => {
                 "SysV shared memory needs its IPC namespace dumped, which is not supported yet"
@@ -286,6 +291,29 @@ mod tests {
             ),
             "pid 4242: net namespace is not crust's (2, crust's is 1): namespaces are not \
             supported yet"
+        );
+    }
+
+    #[test]
+    fn a_shared_pipe_line_teaches_the_option() {
+        let pipe = || Resource::Fd(1, "a pipe (pipe:[81234])".into());
+        let shared = Reason::PipePeer {
+            peer: Some(Pid::from_raw(7)),
+            inode: 81234,
+        };
+        assert_eq!(
+            line(pipe(), shared),
+            "pid 4242: fd 1 is a pipe (pipe:[81234]): it is also open in pid 7; dump it with \
+            --external pipe:[81234]"
+        );
+        let alone = Reason::PipePeer {
+            peer: None,
+            inode: 81234,
+        };
+        assert_eq!(
+            line(pipe(), alone),
+            "pid 4242: fd 1 is a pipe (pipe:[81234]): its other end is not open in this \
+            process; dump it with --external pipe:[81234]"
         );
     }
 

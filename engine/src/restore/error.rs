@@ -6,7 +6,10 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use crate::external::InheritFd;
 use crate::snapshot::SnapshotError;
+
+use super::inherit::Access;
 
 /// Why a restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +193,55 @@ pub enum RestoreError {
         pid: i32,
         /// The file id.
         id: u32,
+        /// The error.
+        errno: Errno,
+    },
+    /// An end of a pipe whose other end was outside the process at dump has no `--inherit-fd`
+    /// (of a fitting access mode) to take its place.
+    #[error(
+        "pid {pid}: {fd} is the {} of pipe:[{inode}], whose other end was outside the dump: \
+         restore with --inherit-fd fd[K]:pipe:[{inode}], K an fd of crust's open for {access}",
+        access.end()
+    )]
+    InheritFdMissing {
+        /// The process.
+        pid: i32,
+        /// The fd holding that end (`fd 1`).
+        fd: String,
+        /// The pipe's inode.
+        inode: u64,
+        /// The end's access mode.
+        access: Access,
+    },
+    /// An `--inherit-fd` names an fd crust does not hold.
+    #[error("--inherit-fd {inherit}: crust has no fd {}: {errno}", inherit.fd)]
+    InheritFdClosed {
+        /// The option's value.
+        inherit: InheritFd,
+        /// What fcntl(F_GETFL) said.
+        errno: Errno,
+    },
+    /// An `--inherit-fd` takes the place of nothing in the process.
+    #[error(
+        "--inherit-fd {inherit}: pid {pid} holds no end of {} that an fd open for {access} \
+         can take",
+        inherit.resource
+    )]
+    InheritFdUnused {
+        /// The process.
+        pid: i32,
+        /// The option's value.
+        inherit: InheritFd,
+        /// The access mode of crust's fd.
+        access: Access,
+    },
+    /// Duplicating an fd given by `--inherit-fd` failed.
+    #[error("pid {pid}: cannot take crust's fd {fd} (--inherit-fd): {errno}")]
+    InheritFdDup {
+        /// The process.
+        pid: i32,
+        /// crust's fd.
+        fd: i32,
         /// The error.
         errno: Errno,
     },

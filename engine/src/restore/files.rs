@@ -10,8 +10,9 @@ use std::path::Path;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{lseek, pipe2, write, Whence};
 
-use crate::snapshot::{FileSnapshot, ProcessSnapshot, RegularFile, VmaBacking};
+use crate::snapshot::{FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile, VmaBacking};
 
+use super::inherit::Inherited;
 use super::remote::RemoteThread;
 use super::RestoreError;
 
@@ -33,8 +34,13 @@ pub struct HostFiles {
 }
 
 impl HostFiles {
-    /// Opens every file of `process` at fd numbers above any it uses.
-    pub fn open(process: &ProcessSnapshot, pages: &Path) -> Result<HostFiles, RestoreError> {
+    /// Opens every file of `process` at fd numbers above any it uses; the pipe ends
+    /// `inherited` names are crust's own fds.
+    pub fn open(
+        process: &ProcessSnapshot,
+        pages: &Path,
+        inherited: &Inherited,
+    ) -> Result<HostFiles, RestoreError> {
         let pid = process.pid;
         let floor = process.fds.iter().map(|f| f.fd).max().unwrap_or(0).max(63) + 1;
         raise_fd_limit(floor, process.files.len())?;
@@ -55,33 +61,19 @@ impl HostFiles {
         for file in &process.files {
             let fd = match file {
                 FileSnapshot::Regular { file, id } => open_regular(pid, file, mapped.contains(id))?,
-                FileSnapshot::Pipe { pipe, .. } => {
-                    if let std::collections::hash_map::Entry::Vacant(slot) =
-                        pipes.entry(pipe.pipe_id)
-                    {
-                        let data = process.pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
-                        slot.insert(make_pipe(
-                            pid,
-                            data.map(|(_, d)| d.as_slice()).unwrap_or_default(),
-                        )?);
-                    }
-                    let (read, write) = &pipes[&pipe.pipe_id];
-                    let end = if pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 {
-                        read
-                    } else {
-                        write
+                FileSnapshot::Pipe { pipe, id } => {
+                    let end = match inherited.fd_for(*id) {
+                        Some(fd) => take_inherited(pid, fd)?,
+                        None => new_pipe_end(process, &mut pipes, pipe)?,
                     };
-                    let fd = end.try_clone().map_err(|e| RestoreError::OpenFile {
-                        pid,
-                        path: "pipe".into(),
-                        source: e,
+                    set_status_flags(&end, pipe.flags).map_err(|errno| {
+                        RestoreError::FileFlags {
+                            pid,
+                            id: *id,
+                            errno,
+                        }
                     })?;
-                    set_status_flags(&fd, pipe.flags).map_err(|errno| RestoreError::FileFlags {
-                        pid,
-                        id: file.id(),
-                        errno,
-                    })?;
-                    fd
+                    end
                 }
             };
             by_id.insert(file.id(), high(fd)?);
@@ -171,6 +163,42 @@ fn open_regular(pid: i32, file: &RegularFile, mapped: bool) -> Result<OwnedFd, R
         })?;
     }
     Ok(fd)
+}
+
+/// crust's copy of one end of a pipe made for the process (made with the
+/// data the images hold the first time one of its ends is asked for).
+fn new_pipe_end(
+    process: &ProcessSnapshot,
+    pipes: &mut HashMap<u32, (OwnedFd, OwnedFd)>,
+    pipe: &PipeSnapshot,
+) -> Result<OwnedFd, RestoreError> {
+    let pid = process.pid;
+    if let std::collections::hash_map::Entry::Vacant(slot) = pipes.entry(pipe.pipe_id) {
+        let data = process.pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
+        slot.insert(make_pipe(
+            pid,
+            data.map(|(_, d)| d.as_slice()).unwrap_or_default(),
+        )?);
+    }
+    let (read, write) = &pipes[&pipe.pipe_id];
+    let end = if pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 {
+        read
+    } else {
+        write
+    };
+    end.try_clone().map_err(|e| RestoreError::OpenFile {
+        pid,
+        path: "pipe".into(),
+        source: e,
+    })
+}
+
+/// A copy of crust's fd `fd`, given by `--inherit-fd`.
+fn take_inherited(pid: i32, fd: RawFd) -> Result<OwnedFd, RestoreError> {
+    let copy = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))
+        .map_err(|errno| RestoreError::InheritFdDup { pid, fd, errno })?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// A new pipe holding `data`, as (read end, write end).

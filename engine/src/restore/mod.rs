@@ -9,6 +9,7 @@
 
 mod error;
 mod files;
+mod inherit;
 mod memory;
 mod pids;
 mod process;
@@ -23,6 +24,7 @@ use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::external::InheritFd;
 use crate::snapshot::ProcessSnapshot;
 
 use files::HostFiles;
@@ -43,6 +45,9 @@ pub struct RestoreOptions {
     pub images_dir: PathBuf,
     /// Return once the process runs instead of waiting for it to exit.
     pub detach: bool,
+    /// crust's own fds that take the place of pipe ends whose other end was outside the
+    /// process at dump (`--inherit-fd fd[K]:pipe:[INODE]`).
+    pub inherit_fds: Vec<InheritFd>,
 }
 
 /// How a restore ended.
@@ -59,7 +64,7 @@ pub enum RestoreOutcome {
 /// Restore the process described by the images in `options.images_dir`.
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
     let images = crate::codec::read_process(&options.images_dir)?;
-    let pid = restore_process(&images.process, &images.pages_path)?;
+    let pid = restore_process(&images.process, &images.pages_path, &options.inherit_fds)?;
     if options.detach {
         return Ok(RestoreOutcome::Detached(pid));
     }
@@ -67,14 +72,20 @@ pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError>
 }
 
 /// Recreates `process` (validated first) from its snapshot and its pages
-/// image, and returns once it runs. On error nothing of it is left.
-pub fn restore_process(process: &ProcessSnapshot, pages: &Path) -> Result<Pid, RestoreError> {
+/// image, with crust's fds `inherit_fds` in place of the pipe ends they name,
+/// and returns once it runs. On error nothing of it is left.
+pub fn restore_process(
+    process: &ProcessSnapshot,
+    pages: &Path,
+    inherit_fds: &[InheritFd],
+) -> Result<Pid, RestoreError> {
     process.validate()?;
+    let inherited = inherit::inherit_fds(process, inherit_fds)?;
     let tids: Vec<i32> = process.threads.iter().map(|t| t.tid).collect();
     pids::wait_until_free(&tids)?;
     log::info!("restoring pid {} ({} threads)", process.pid, tids.len());
 
-    let files = HostFiles::open(process, pages)?;
+    let files = HostFiles::open(process, pages, &inherited)?;
     let child = Spawned::fork_with_pid(process.pid)?;
     rebuild(process, &files, &child)?;
     files.close();
