@@ -10,3 +10,4 @@ pub mod proc;
 pub mod refusal;
 pub mod restore;
 pub mod snapshot;
+pub mod sock_diag;
