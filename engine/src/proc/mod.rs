@@ -12,6 +12,7 @@ mod error;
 pub mod auxv;
 pub mod fd;
 pub mod fdinfo;
+pub mod holders;
 pub mod identity;
 pub mod limits;
 pub mod locks;

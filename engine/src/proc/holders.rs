@@ -1,0 +1,103 @@
+//! Which processes hold a socket: every `/proc/PID/fd` link is read once, looking for
+//! `socket:[INODE]` targets.
+//!
+//! Best effort by nature: processes exit and close fds while they are listed, and a process
+//! crust may not read is passed over; what could not be read is simply not found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::RawFd;
+
+use nix::unistd::Pid;
+
+/// One fd that holds a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Holder {
+    /// The process (thread group) holding it.
+    pub pid: Pid,
+    /// The fd number in that process.
+    pub fd: RawFd,
+}
+
+/// For each of `inodes`, every fd of every process that holds that socket, sorted by pid and fd.
+pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
+    let mut holders: BTreeMap<u64, Vec<Holder>> = BTreeMap::new();
+    if inodes.is_empty() {
+        return holders;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Some(number) = fd.file_name().to_str().and_then(|name| name.parse().ok()) else {
+                continue;
+            };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = socket_inode(&target.to_string_lossy()) else {
+                continue;
+            };
+            if inodes.contains(&inode) {
+                let holder = Holder {
+                    pid: Pid::from_raw(pid),
+                    fd: number,
+                };
+                holders.entry(inode).or_default().push(holder);
+            }
+        }
+    }
+    holders.values_mut().for_each(|found| found.sort());
+    holders
+}
+
+/// The inode of a `socket:[N]` link.
+pub fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn link_text() {
+        assert_eq!(socket_inode("socket:[281457]"), Some(281457));
+        assert_eq!(socket_inode("pipe:[281457]"), None);
+        assert_eq!(socket_inode("socket:[x]"), None);
+    }
+
+    #[test]
+    fn own_socketpair_is_found() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::empty(),
+        )
+        .unwrap();
+        let inode = nix::sys::stat::fstat(b.as_raw_fd()).unwrap().st_ino;
+        let holders = socket_holders(&BTreeSet::from([inode]));
+        let me = Holder {
+            pid: Pid::this(),
+            fd: b.as_raw_fd(),
+        };
+        assert_eq!(holders.get(&inode), Some(&vec![me]));
+        drop(a);
+    }
+}
