@@ -69,12 +69,12 @@ fn socketpair_ends_are_unix_sockets() {
         lines(pid),
         vec![
             format!(
-                "pid {pid}: fd 100 is a socket (AF_UNIX, socket:[{ia}]): sockets are not \
-                supported yet"
+                "pid {pid}: fd 100 is a unix socket (socket:[{ia}]) connected to an unnamed \
+                socket held by this process (fd 101): sockets are not supported yet"
             ),
             format!(
-                "pid {pid}: fd 101 is a socket (AF_UNIX, socket:[{ib}]): sockets are not \
-                supported yet"
+                "pid {pid}: fd 101 is a unix socket (socket:[{ib}]) connected to an unnamed \
+                socket held by this process (fd 100): sockets are not supported yet"
             ),
         ]
     );

@@ -92,6 +92,13 @@ pub enum ProcError {
         fd: i32,
         source: nix::errno::Errno,
     },
+    /// Asking a SysV semaphore for the last pid that operated on it failed.
+    #[error("semctl(semid {semid}, semaphore {semnum}, GETPID): {source}")]
+    SemGetPid {
+        semid: i32,
+        semnum: u32,
+        source: nix::errno::Errno,
+    },
     /// Asking a socket for its family failed.
     #[error("pid {pid}: fd {fd}: getsockopt(SO_DOMAIN): {source}")]
     SocketDomain {

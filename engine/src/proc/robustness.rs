@@ -25,6 +25,8 @@ proptest! {
         let _ = timers::parse_timers(&text);
         let _ = locks::parse_locks(&text);
         let _ = sysvipc::parse_shm(&text);
+        let _ = sysvipc::parse_msg(&text);
+        let _ = sysvipc::parse_sem(&text);
         let _ = task::parse_children(&text);
     }
 

@@ -1,5 +1,6 @@
-//! Refusals about open files: every fd kind but regular files, directories, pipes and five
-//! harmless character devices; files unlinked, replaced or on a lazily unmounted filesystem.
+//! Refusals about open files: every fd kind but regular files, directories, pipes, sockets
+//! (see `sockets`) and five harmless character devices; files unlinked, replaced or on a lazily
+//! unmounted filesystem.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use super::{vanished, Findings, Reason, RefusalError, Resource};
 use crate::proc::fd::{fd_stat, fds, AnonInode, FdKind, FdLink};
 use crate::proc::fdinfo::{fdinfo, FdInfo};
 use crate::proc::mountinfo::{find_mount, mountinfo, Mount};
-use crate::proc::socket::{socket_family, SocketFamily};
+use crate::proc::socket::SocketFamily;
 use crate::proc::{proc_path, DevId, ProcError};
 
 /// An fd as read once, for the pipe and lock checks that follow.
@@ -93,11 +94,8 @@ fn read_fd(pid: Pid, link: FdLink) -> Result<Option<OpenFd>, ProcError> {
 fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
     let fd = open.link.fd;
     match &open.kind {
-        FdKind::Socket { inode } => {
-            let family = socket_family(pid, fd, *inode).ok();
-            let what = socket_what(family, &open.link.target);
-            found.add(Resource::Fd(fd, what), Reason::Socket { family });
-        }
+        // Sockets are judged together, once the peers of unix sockets are known.
+        FdKind::Socket { .. } => {}
         FdKind::Regular { path } | FdKind::Directory { path } => {
             if let Some(reason) = check_path(pid, path, &open.info, &open.stat, mounts) {
                 found.add(Resource::Fd(fd, path.display().to_string()), reason);
@@ -111,7 +109,7 @@ fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
     }
 }
 
-fn socket_what(family: Option<SocketFamily>, link: &str) -> String {
+pub(super) fn socket_what(family: Option<SocketFamily>, link: &str) -> String {
     match family {
         Some(family) => format!("a socket ({family}, {link})"),
         None => format!("a socket (family unknown, {link})"),

@@ -15,6 +15,8 @@ mod locks;
 mod memory;
 mod pipes;
 mod reason;
+mod sockets;
+mod sysvipc;
 mod task;
 
 use std::collections::BTreeSet;
@@ -25,6 +27,8 @@ use crate::external::External;
 use crate::proc::ProcError;
 
 pub use reason::{Reason, Refusal, Resource};
+pub use sockets::{PeerHolders, UnixPeer};
+pub use sysvipc::SysvObject;
 
 /// Why checking a process failed (not: why it cannot be dumped; that is a [`Refusal`]).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,9 @@ pub enum RefusalError {
     /// Reading its memory mappings failed.
     #[error("checking its memory: {0}")]
     Memory(#[source] ProcError),
+    /// Reading the SysV IPC objects failed.
+    #[error("checking SysV IPC: {0}")]
+    Ipc(#[source] ProcError),
     /// Reading the file locks failed.
     #[error("checking file locks: {0}")]
     Locks(#[source] ProcError),
@@ -88,10 +95,12 @@ pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>
 
     files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, &mut found)?;
+    sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, &mut found);
     locks::check_locks(pid, &open, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
+    sysvipc::check_sysv_ipc(pid, &mut found)?;
     Ok(found.refusals)
 }
 

@@ -9,6 +9,9 @@ use crate::proc::locks::FileLock;
 use crate::proc::ns::NsKind;
 use crate::proc::socket::SocketFamily;
 
+use super::sockets::UnixPeer;
+use super::sysvipc::SysvObject;
+
 /// One thing that stops crust from dumping a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -41,6 +44,12 @@ pub enum Resource {
     Root(String),
     /// A namespace of the process.
     Namespace(NsKind),
+    /// A SysV IPC object the process used, by its key and id.
+    SysvIpc {
+        object: SysvObject,
+        key: i32,
+        id: i32,
+    },
     /// A file lock, with the fd it was found through (if any) and the locked file's name.
     Lock {
         fd: Option<RawFd>,
@@ -70,6 +79,8 @@ pub enum Reason {
     ForeignNamespace { inode: u64, crust_inode: u64 },
     /// A socket.
     Socket { family: Option<SocketFamily> },
+    /// A connected unix socket (a socket, so not supported yet), told by its peer.
+    UnixPeer(UnixPeer),
     /// An fd of a kind crust does not dump yet (plural noun: `eventfds`).
     UnsupportedFile { kind: &'static str },
     /// A character or block device other than null, zero, full, random, urandom.
@@ -87,6 +98,8 @@ pub enum Reason {
     PacketPipe,
     /// An attached SysV shared memory segment.
     SysvShm,
+    /// A SysV message queue or semaphore set in use.
+    SysvIpc,
     /// A hugetlb mapping.
     Hugetlb,
     /// A mapping of a kind crust does not dump yet (plural noun: `memfd mappings`).
@@ -120,6 +133,7 @@ impl Reason {
             }
             Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
             Self::Compat32 => " runs 32-bit (ia32) code".into(),
+            Self::UnixPeer(peer) => format!(" {peer}"),
             Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
             Self::ControllingTerminal { tty } => {
                 format!(
@@ -151,7 +165,7 @@ impl Reason {
                     .into()
             }
             Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
-            Self::Socket { .. } => "sockets are not supported yet".into(),
+            Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
             Self::UnsupportedFile { kind } => format!("{kind} are not supported yet"),
             Self::Device => "devices cannot be dumped".into(),
             Self::Deleted => "unlinked files cannot be dumped yet".into(),
@@ -170,6 +184,9 @@ impl Reason {
             Self::SysvShm => {
                 "SysV shared memory needs its IPC namespace dumped, which is not supported yet"
                     .into()
+            }
+            Self::SysvIpc => {
+                "SysV IPC needs its IPC namespace dumped, which is not supported yet".into()
             }
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
@@ -198,6 +215,7 @@ impl fmt::Display for Resource {
             Self::Cwd(path) => write!(f, "working directory {path}"),
             Self::Root(path) => write!(f, "root directory {path}"),
             Self::Namespace(kind) => write!(f, "{kind} namespace"),
+            Self::SysvIpc { object, key, id } => write!(f, "{object} (key {key:#010x}, id {id})"),
             Self::Lock { fd, lock, file } => {
                 if let Some(fd) = fd {
                     write!(f, "fd {fd} ")?;
