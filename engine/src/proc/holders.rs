@@ -1,5 +1,5 @@
-//! Which processes hold a socket: every `/proc/PID/fd` link is read once, looking for
-//! `socket:[INODE]` targets.
+//! Which processes hold a socket or a pipe: every `/proc/PID/fd` link is read once, looking
+//! for `socket:[INODE]` or `pipe:[INODE]` targets.
 //!
 //! Best effort by nature: processes exit and close fds while they are listed, and a process
 //! crust may not read is passed over; what could not be read is simply not found.
@@ -20,6 +20,19 @@ pub struct Holder {
 
 /// For each of `inodes`, every fd of every process that holds that socket, sorted by pid and fd.
 pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
+    holders(inodes, socket_inode)
+}
+
+/// For each of `inodes`, every fd of every process that holds that pipe, sorted by pid and fd.
+pub fn pipe_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
+    holders(inodes, pipe_inode)
+}
+
+/// The scan itself: `inode_of` reads the inode out of a link of the wanted kind.
+fn holders(
+    inodes: &BTreeSet<u64>,
+    inode_of: fn(&str) -> Option<u64>,
+) -> BTreeMap<u64, Vec<Holder>> {
     let mut holders: BTreeMap<u64, Vec<Holder>> = BTreeMap::new();
     if inodes.is_empty() {
         return holders;
@@ -45,7 +58,7 @@ pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            let Some(inode) = socket_inode(&target.to_string_lossy()) else {
+            let Some(inode) = inode_of(&target.to_string_lossy()) else {
                 continue;
             };
             if inodes.contains(&inode) {
@@ -59,6 +72,11 @@ pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
     }
     holders.values_mut().for_each(|found| found.sort());
     holders
+}
+
+/// The inode of a `pipe:[N]` link.
+pub fn pipe_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
 }
 
 /// The inode of a `socket:[N]` link.

@@ -77,41 +77,14 @@ fn judge_pipe(inode: u64, ends: &Ends, other_holder: Option<Pid>) -> Option<Reas
 
 /// For each pipe inode, one other process that has it open.
 fn other_holders(pid: Pid, pipes: &BTreeMap<u64, Ends>) -> BTreeMap<u64, Pid> {
-    let mut holders = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return holders;
-    };
-    for entry in entries.flatten() {
-        let Some(other) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if other == pid.as_raw() {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = pipe_inode(&target.to_string_lossy()) else {
-                continue;
-            };
-            if pipes.contains_key(&inode) {
-                holders.entry(inode).or_insert(Pid::from_raw(other));
-            }
-        }
-    }
-    holders
-}
-
-fn pipe_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
+    let inodes = pipes.keys().copied().collect();
+    crate::proc::holders::pipe_holders(&inodes)
+        .into_iter()
+        .filter_map(|(inode, holders)| {
+            let other = holders.into_iter().find(|holder| holder.pid != pid)?;
+            Some((inode, other.pid))
+        })
+        .collect()
 }
 
 #[cfg(test)]
