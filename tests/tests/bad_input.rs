@@ -18,14 +18,17 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// One dump or restore at a time: they fight over pids otherwise.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Sleeps in pause(2) with a page of known memory, in a session of its own.
+/// Sleeps in pause(2) holding 4 MiB of memory (more than a pipe holds), in a
+/// session of its own.
 const SLEEPER: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+volatile char *kept;
 int main(void) {
-    char *page = malloc(1 << 20);
-    memset(page, 0x5a, 1 << 20);
+    char *pages = malloc(4 << 20);
+    memset(pages, 0x5a, 4 << 20);
+    kept = pages;
     for (;;) pause();
 }
 "#;
@@ -348,4 +351,55 @@ fn a_32_bit_task_is_refused_and_runs_on() {
     assert!(!images.exists());
     let state = fs::read_to_string(format!("/proc/{pid}/stat")).expect("it still runs");
     assert!(state.contains(") S "), "{state}");
+}
+
+/// Unmounts a tmpfs on drop.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A dump into a full disk fails with one line, and the process goes on as
+/// it was: no signal left pending (a SIGPIPE from the page pipe would kill
+/// it), no area of compel's left in it, no images left behind.
+#[test]
+fn a_full_disk_fails_the_dump_and_harms_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("full").expect("temp dir");
+    let small = temp.path().join("small");
+    fs::create_dir(&small).expect("mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("run mount");
+    assert!(mounted.success(), "mount a small tmpfs");
+    let _unmount = Mounted(small.clone());
+    let sleeper = start_sleeper(Abi::X86_64);
+    let pid = sleeper.pid().as_raw();
+    let images = small.join("images");
+    let finished = run(&[
+        "dump",
+        "--leave-running",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    let line = failure_line(&finished);
+    assert!(line.contains("No space left on device"), "{line}");
+    std::thread::sleep(Duration::from_millis(100));
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("it still runs");
+    assert!(status.contains("State:\tS"), "{status}");
+    assert!(status.contains("SigPnd:\t0000000000000000"), "{status}");
+    assert!(status.contains("ShdPnd:\t0000000000000000"), "{status}");
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    assert!(!maps.contains("rwxs"), "compel's area is left:\n{maps}");
+    let left: Vec<_> = fs::read_dir(&images)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -170,8 +170,11 @@ impl Parasite {
         let count = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         let drained = self.exchange_pages(count, expected, sink);
         if drained.is_err() {
-            // Bytes of an abandoned drain must not reach the next one.
-            self.pipe = None;
+            // No further command: the parasite may still be in vmsplice on
+            // a full pipe. The pipe stays open until the cure has stopped
+            // it; closing it now would fail the vmsplice with EPIPE and
+            // queue a SIGPIPE that kills the victim once its mask is back.
+            self.mark_astray();
         }
         drained
     }
