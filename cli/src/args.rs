@@ -106,6 +106,14 @@ pub enum Command {
     DemoCounter(DemoCounterArgs),
 }
 
+impl Command {
+    /// Whether the command seizes, dumps or restores processes, and so must
+    /// finish its current step before a termination signal ends crust.
+    pub fn touches_processes(&self) -> bool {
+        matches!(self, Command::Dump(_) | Command::Restore(_) | Command::Demo)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DumpArgs {
     /// Pid of the process to checkpoint.

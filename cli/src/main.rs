@@ -28,13 +28,30 @@ fn main() -> ExitCode {
     }
 
     let progress = Progress::new(cli.verbose);
-    match commands::run(cli.command, progress) {
+    // While crust works on a process, SIGINT, SIGTERM, SIGHUP and SIGQUIT
+    // only raise a flag: the engine stops at its next step and puts back
+    // what it touched (a dumped process cured, a half-restored one killed),
+    // the error is printed, and dropping the guard then ends crust by the
+    // signal it was sent.
+    let termination = match cli.command.touches_processes() {
+        true => match compel::signals::TerminationGuard::new() {
+            Ok(guard) => Some(guard),
+            Err(error) => {
+                eprintln!("crust: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        false => None,
+    };
+    let code = match commands::run(cli.command, progress) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("crust: {}", one_line(&error));
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(termination);
+    code
 }
 
 /// The error and its causes on one line, joined by ": ". A cause whose text

@@ -71,7 +71,7 @@ pub fn compile_c(source: &str, abi: Abi, flags: &[&str]) -> Result<PathBuf, Comp
         return Ok(program);
     }
 
-    // Private names first, then a rename, so that parallel tests never see half a build.
+    // Private names first, then a link, so that parallel tests never see half a build.
     let unique = format!(
         "{key:016x}-{}-{}",
         std::process::id(),
@@ -92,8 +92,16 @@ pub fn compile_c(source: &str, abi: Abi, flags: &[&str]) -> Result<PathBuf, Comp
             stderr: finished.stderr,
         });
     }
-    fs::rename(&output, &program).map_err(cache_error(&program))?;
+    // A link, not a rename: a rename would replace a twin build another test
+    // already runs, leaving that process running a deleted file (which crust
+    // refuses to dump). The first build to arrive stays; later ones go.
+    let published = match fs::hard_link(&output, &program) {
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    };
+    let _ = fs::remove_file(&output);
     let _ = fs::remove_file(&source_file);
+    published.map_err(cache_error(&program))?;
     Ok(program)
 }
 

@@ -153,13 +153,32 @@ pub enum DumpError {
     /// The dumped state is inconsistent (a bug in crust, caught before writing).
     #[error(transparent)]
     Invalid(#[from] crate::snapshot::SnapshotError),
-    /// crust was told to stop (SIGINT/SIGTERM); the process was cured first.
-    #[error("interrupted by {0}; pid was left running as it was")]
-    Interrupted(String),
+    /// crust was told to stop (SIGINT, SIGTERM, ...): the process was cured
+    /// (or never touched) and runs on as it was, and no images were left.
+    #[error("{signal}; pid {pid} was left running as it was")]
+    Interrupted {
+        /// The process.
+        pid: Pid,
+        /// The signal crust was sent.
+        signal: compel::signals::Interrupted,
+    },
 }
 
 /// Dump the process named in `options` into its image directory.
 pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
+    // Whatever step a termination signal stopped, the guards have cured the
+    // process and removed the staging directory: say so rather than which
+    // step it was.
+    dump_process(options).map_err(|error| match compel::signals::check() {
+        Err(signal) => DumpError::Interrupted {
+            pid: options.pid,
+            signal,
+        },
+        Ok(()) => error,
+    })
+}
+
+fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let pid = options.pid;
     check_target(pid)?;
     check_external(pid, &options.external)?;

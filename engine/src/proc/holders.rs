@@ -96,6 +96,8 @@ mod tests {
     fn link_text() {
         assert_eq!(socket_inode("socket:[281457]"), Some(281457));
         assert_eq!(socket_inode("pipe:[281457]"), None);
+        assert_eq!(pipe_inode("pipe:[12392]"), Some(12392));
+        assert_eq!(pipe_inode("socket:[12392]"), None);
         assert_eq!(socket_inode("socket:[x]"), None);
     }
 

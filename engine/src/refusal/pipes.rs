@@ -118,10 +118,4 @@ mod tests {
             refused(Some(peer))
         );
     }
-
-    #[test]
-    fn link_text() {
-        assert_eq!(pipe_inode("pipe:[12392]"), Some(12392));
-        assert_eq!(pipe_inode("socket:[12392]"), None);
-    }
 }

@@ -277,6 +277,19 @@ pub enum RestoreError {
         /// Returned tid.
         got: i64,
     },
+    /// crust was told to stop (SIGINT, SIGTERM, ...) before the process ran:
+    /// what was made of it has been killed.
+    #[error("{0}; the half-restored process was killed")]
+    Interrupted(compel::signals::Interrupted),
+    /// crust was told to stop while it waited for the restored process,
+    /// which runs on without it.
+    #[error("pid {pid}: stopped waiting ({signal}); the restored process runs on")]
+    StoppedWaiting {
+        /// The restored process.
+        pid: i32,
+        /// The signal crust was sent.
+        signal: compel::signals::Interrupted,
+    },
     /// Waiting for the restored process failed.
     #[error("pid {pid}: waiting for the restored process: {errno}")]
     Wait {
@@ -293,5 +306,11 @@ impl RestoreError {
             tid: tid.as_raw(),
             source: Box::new(source),
         }
+    }
+}
+
+impl From<compel::signals::Interrupted> for RestoreError {
+    fn from(signal: compel::signals::Interrupted) -> Self {
+        RestoreError::Interrupted(signal)
     }
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use compel::ptrace::Tracee;
 use nix::errno::Errno;
+use nix::sys::ptrace::Options;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
@@ -177,6 +178,12 @@ fn release(threads: Vec<RemoteThread>, process: &ProcessSnapshot) -> Result<(), 
 
 fn seize_new(pid: Pid) -> Result<RemoteThread, RestoreError> {
     let mut tracee = Tracee::seize(pid).map_err(RestoreError::ptrace(pid))?;
+    // Should crust die (even by SIGKILL) before the process is let go, the
+    // kernel kills the half-made task; threads created later inherit this.
+    let options = Options::PTRACE_O_EXITKILL | Options::PTRACE_O_TRACECLONE;
+    tracee
+        .set_options(options)
+        .map_err(RestoreError::ptrace(pid))?;
     // The child is crust's own fork, stopped wherever it was on its way to
     // pause(2): a `syscall` instruction written at its rip (into its private
     // copy of crust's code) serves until the scratch area exists.
@@ -263,7 +270,16 @@ fn wait_for(pid: Pid) -> Result<RestoreOutcome, RestoreError> {
             Ok(WaitStatus::Signaled(_, signal, _)) => {
                 return Ok(RestoreOutcome::Signaled(pid, signal as i32))
             }
-            Ok(_) | Err(Errno::EINTR) => continue,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => match compel::signals::check() {
+                Ok(()) => continue,
+                Err(signal) => {
+                    return Err(RestoreError::StoppedWaiting {
+                        pid: pid.as_raw(),
+                        signal,
+                    })
+                }
+            },
             Err(errno) => {
                 return Err(RestoreError::Wait {
                     pid: pid.as_raw(),

@@ -35,21 +35,24 @@ impl RemoteThread {
     }
 
     /// Runs `nr(args)` and returns its raw result, for syscalls whose result
-    /// is no errno (setfsuid returns the previous id).
+    /// is no errno (setfsuid returns the previous id). A termination signal
+    /// sent to crust stops the restore here.
     pub fn call_raw(
         &mut self,
         step: &'static str,
         nr: i64,
         args: [u64; 6],
     ) -> Result<i64, RestoreError> {
+        compel::signals::check()?;
         let tid = self.tid().as_raw();
+        let remote = |source| RestoreError::Remote {
+            tid,
+            step,
+            source: Box::new(source),
+        };
         self.tracee
             .syscall(self.trampoline, nr, args)
-            .map_err(|source| RestoreError::Remote {
-                tid,
-                step,
-                source: Box::new(source),
-            })
+            .map_err(remote)
     }
 
     /// Runs `nr(args)`; a negative result is an error naming `step`.
@@ -59,14 +62,13 @@ impl RemoteThread {
         nr: i64,
         args: [u64; 6],
     ) -> Result<u64, RestoreError> {
-        let tid = self.tid().as_raw();
-        self.tracee
-            .syscall_checked(self.trampoline, nr, args)
-            .map_err(|source| RestoreError::Remote {
-                tid,
-                step,
-                source: Box::new(source),
-            })
+        let result = self.call_raw(step, nr, args)?;
+        let tid = self.tid();
+        compel::remote::check_result(tid, nr, result).map_err(|source| RestoreError::Remote {
+            tid: tid.as_raw(),
+            step,
+            source: Box::new(source),
+        })
     }
 }
 

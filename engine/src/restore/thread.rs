@@ -2,7 +2,6 @@
 //! their own state (robust futexes, rseq, altstack, name, credentials).
 
 use compel::ptrace::Tracee;
-use nix::sys::ptrace::Options;
 use nix::unistd::Pid;
 
 use crate::snapshot::{Credentials, ThreadSnapshot};
@@ -35,13 +34,6 @@ pub fn create_thread(
     scratch: &Scratch,
     tid: i32,
 ) -> Result<RemoteThread, RestoreError> {
-    leader
-        .tracee
-        .set_options(Options::PTRACE_O_TRACECLONE)
-        .map_err(|source| RestoreError::Ptrace {
-            tid,
-            source: Box::new(source),
-        })?;
     let set_tid = scratch.put(512, &tid.to_ne_bytes())?;
     let args = CloneArgs {
         flags: THREAD_FLAGS,
