@@ -68,7 +68,7 @@ fn start_holder(dir: &Path) -> Workload {
 
 /// Runs crust with `args` and sends it SIGINT after `delay`; returns its stderr.
 fn interrupted(args: &[&str], delay: Duration) -> String {
-    let mut child = Command::new(crust_binary().expect("crust binary"))
+    let child = Command::new(crust_binary().expect("crust binary"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
