@@ -324,6 +324,21 @@ impl Tracee {
         Ok(())
     }
 
+    /// Detaches with `signal` delivered to the thread as it leaves its
+    /// syscall-exit or signal-delivery stop (so a SIGSTOP stops its whole
+    /// group before any of its code runs); held-back signals follow.
+    pub fn detach_with(mut self, signal: Signal) -> Result<(), PtraceError> {
+        self.attached = false;
+        ptrace::detach(self.tid, Some(signal))
+            .map_err(PtraceError::request(self.tid, "PTRACE_DETACH"))?;
+        for held in std::mem::take(&mut self.deferred) {
+            // SAFETY: tkill takes plain integers and touches no memory of ours.
+            let rc = unsafe { libc::syscall(libc::SYS_tkill, self.tid.as_raw(), held) };
+            Errno::result(rc).map_err(PtraceError::request(self.tid, "tkill"))?;
+        }
+        Ok(())
+    }
+
     /// Forgets the thread without a ptrace request (it is known to be gone).
     pub fn forget(mut self) {
         self.attached = false;

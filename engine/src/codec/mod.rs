@@ -144,6 +144,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         dumpable,
         child_subreaper: state.child_subreaper,
         exit_signal: state.exit_signal,
+        stopped: state.stopped,
     };
     Ok(ProcessImages {
         process,

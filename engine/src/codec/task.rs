@@ -68,7 +68,11 @@ fn task_core(
 ) -> Result<TaskCoreEntry, CodecError> {
     let pid = process.pid;
     Ok(TaskCoreEntry {
-        task_state: task_state::ALIVE,
+        task_state: if process.stopped {
+            task_state::STOPPED
+        } else {
+            task_state::ALIVE
+        },
         exit_code: 0,
         personality: process.personality,
         flags: 0,
@@ -166,6 +170,7 @@ pub(crate) struct TaskState {
     pub rlimits: Vec<Rlimit>,
     pub child_subreaper: bool,
     pub exit_signal: i32,
+    pub stopped: bool,
 }
 
 /// Reads every thread's core; returns the threads in pstree order, the
@@ -236,14 +241,18 @@ fn read_core(
 }
 
 fn read_task_core(path: &Path, tc: &TaskCoreEntry) -> Result<TaskState, CodecError> {
-    if tc.task_state != task_state::ALIVE {
-        return Err(CodecError::Format {
-            path: path.into(),
-            what: "task_state",
-            found: tc.task_state.to_string(),
-            expected: "1 (alive)",
-        });
-    }
+    let stopped = match tc.task_state {
+        task_state::ALIVE => false,
+        task_state::STOPPED => true,
+        other => {
+            return Err(CodecError::Format {
+                path: path.into(),
+                what: "task_state",
+                found: other.to_string(),
+                expected: "1 (alive) or 3 (stopped)",
+            })
+        }
+    };
     let timers = tc.timers.as_ref().ok_or(CodecError::MissingField {
         path: path.into(),
         what: "tc.timers",
@@ -265,6 +274,7 @@ fn read_task_core(path: &Path, tc: &TaskCoreEntry) -> Result<TaskState, CodecErr
         rlimits: read_rlimits(path, tc.rlimits.as_ref())?,
         child_subreaper: tc.child_subreaper.unwrap_or(false),
         exit_signal: check_range(path, "exit signal", exit_signal, 0..=64)?,
+        stopped,
     })
 }
 

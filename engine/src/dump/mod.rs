@@ -322,6 +322,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
         dumpable: inside.dumpable,
         child_subreaper: inside.child_subreaper,
         exit_signal: libc::SIGCHLD,
+        stopped: infection.threads()[0].tracee.group_stop().is_some(),
     };
     Ok(process)
 }

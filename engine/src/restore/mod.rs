@@ -155,8 +155,10 @@ fn rebuild(
 }
 
 /// Gives every thread its registers, FPU state and mask, and lets them go.
+/// A process that was stopped is let go with SIGSTOP on its leader first:
+/// the group stop it starts holds every thread detached after it.
 fn release(threads: Vec<RemoteThread>, process: &ProcessSnapshot) -> Result<(), RestoreError> {
-    for (mut remote, saved) in threads.into_iter().zip(&process.threads).rev() {
+    for (mut remote, saved) in threads.into_iter().zip(&process.threads) {
         let tid = remote.tid();
         let regs = compel::restart::for_sigreturn(&saved.regs);
         remote
@@ -171,7 +173,11 @@ fn release(threads: Vec<RemoteThread>, process: &ProcessSnapshot) -> Result<(), 
             .tracee
             .set_sigmask(saved.sigmask)
             .map_err(RestoreError::ptrace(tid))?;
-        remote.tracee.detach().map_err(RestoreError::ptrace(tid))?;
+        let released = match process.stopped && tid.as_raw() == process.pid {
+            true => remote.tracee.detach_with(nix::sys::signal::Signal::SIGSTOP),
+            false => remote.tracee.detach(),
+        };
+        released.map_err(RestoreError::ptrace(tid))?;
     }
     Ok(())
 }

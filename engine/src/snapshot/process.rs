@@ -134,6 +134,9 @@ pub struct ProcessSnapshot {
     pub child_subreaper: bool,
     /// Exit signal sent to the parent (SIGCHLD normally).
     pub exit_signal: i32,
+    /// The process was stopped (SIGSTOP and kin) when dumped, and is
+    /// restored stopped: it goes on at SIGCONT.
+    pub stopped: bool,
 }
 
 impl ProcessSnapshot {
