@@ -403,3 +403,54 @@ fn a_full_disk_fails_the_dump_and_harms_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// An image replaced by a FIFO, or by a link to a device or a directory, is
+/// named for what it is: the restore neither waits in open(2) for a writer
+/// nor reads from the device.
+#[test]
+fn an_image_that_is_not_a_regular_file_is_named_not_waited_on() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("notregular").expect("temp dir");
+    let good = temp.path().join("good");
+    let pid = dumped_sleeper(&good);
+
+    let fifo = temp.path().join("fifo");
+    copy_dir(&good, &fifo);
+    let core = fifo.join(format!("core-{pid}.img"));
+    fs::remove_file(&core).expect("remove core");
+    nix::unistd::mkfifo(&core, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let line = restore_failure(&fifo);
+    let expected = format!("{} is a FIFO, not an image file", core.display());
+    assert!(line.ends_with(&expected), "{line}");
+
+    for (target, what) in [("/dev/zero", "character device"), ("/tmp", "directory")] {
+        let linked = temp.path().join(format!("link-{}", what.replace(' ', "-")));
+        copy_dir(&good, &linked);
+        let pages = image_named(&linked, "pages-");
+        fs::remove_file(&pages).expect("remove pages");
+        std::os::unix::fs::symlink(target, &pages).expect("symlink");
+        let line = restore_failure(&linked);
+        let expected = format!("{} is a {what}, not an image file", pages.display());
+        assert!(line.ends_with(&expected), "{line}");
+    }
+
+    let passwd = temp.path().join("passwd");
+    copy_dir(&good, &passwd);
+    let mm = image_named(&passwd, "mm-");
+    fs::remove_file(&mm).expect("remove mm");
+    std::os::unix::fs::symlink("/etc/passwd", &mm).expect("symlink");
+    let line = restore_failure(&passwd);
+    assert!(line.contains("mm-") && line.contains("magic"), "{line}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
+}
+
+#[test]
+fn restore_from_an_empty_directory_says_it_holds_no_dump() {
+    let temp = TempDir::new("emptydump").expect("temp dir");
+    let line = restore_failure(temp.path());
+    let expected = format!("{} holds no dump (no inventory.img)", temp.path().display());
+    assert!(line.ends_with(&expected), "{line}");
+}
