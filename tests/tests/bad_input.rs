@@ -54,9 +54,25 @@ fn failure_line(finished: &Finished) -> String {
     lines[0].to_string()
 }
 
+/// Holds a pipe, both ends open, with bytes queued in it, and sleeps.
+const PIPE_HOLDER: &str = r#"
+#include <unistd.h>
+int main(void) {
+    int ends[2];
+    if (pipe(ends) != 0 || write(ends[1], "queued", 6) != 6)
+        return 1;
+    for (;;) pause();
+}
+"#;
+
 /// Starts the sleeper, built for `abi`, in its own session with no inherited fds.
 fn start_sleeper(abi: Abi) -> Workload {
-    let program = compile_c(SLEEPER, abi, &["-O2"]).expect("compile the sleeper");
+    start_program(SLEEPER, abi)
+}
+
+/// Starts a C program in its own session with no inherited fds.
+fn start_program(source: &str, abi: Abi) -> Workload {
+    let program = compile_c(source, abi, &["-O2"]).expect("compile the program");
     let mut command = Command::new(program);
     command
         .stdin(Stdio::null())
@@ -70,7 +86,7 @@ fn start_sleeper(abi: Abi) -> Workload {
             Ok(())
         });
     }
-    let workload = Workload::spawn(&mut command).expect("start the sleeper");
+    let workload = Workload::spawn(&mut command).expect("start the program");
     std::thread::sleep(Duration::from_millis(200));
     workload
 }
@@ -402,4 +418,90 @@ fn a_full_disk_fails_the_dump_and_harms_nothing() {
         .map(|d| d.flatten().collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// An image replaced by a FIFO, or by a link to a device or a directory, is
+/// named for what it is: the restore neither waits in open(2) for a writer
+/// nor reads from the device.
+#[test]
+fn an_image_that_is_not_a_regular_file_is_named_not_waited_on() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("notregular").expect("temp dir");
+    let good = temp.path().join("good");
+    let pid = dumped_sleeper(&good);
+
+    let fifo = temp.path().join("fifo");
+    copy_dir(&good, &fifo);
+    let core = fifo.join(format!("core-{pid}.img"));
+    fs::remove_file(&core).expect("remove core");
+    nix::unistd::mkfifo(&core, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let line = restore_failure(&fifo);
+    let expected = format!("{} is a FIFO, not an image file", core.display());
+    assert!(line.ends_with(&expected), "{line}");
+
+    for (target, what) in [("/dev/zero", "character device"), ("/tmp", "directory")] {
+        let linked = temp.path().join(format!("link-{}", what.replace(' ', "-")));
+        copy_dir(&good, &linked);
+        let pages = image_named(&linked, "pages-");
+        fs::remove_file(&pages).expect("remove pages");
+        std::os::unix::fs::symlink(target, &pages).expect("symlink");
+        let line = restore_failure(&linked);
+        let expected = format!("{} is a {what}, not an image file", pages.display());
+        assert!(line.ends_with(&expected), "{line}");
+    }
+
+    let passwd = temp.path().join("passwd");
+    copy_dir(&good, &passwd);
+    let mm = image_named(&passwd, "mm-");
+    fs::remove_file(&mm).expect("remove mm");
+    std::os::unix::fs::symlink("/etc/passwd", &mm).expect("symlink");
+    let line = restore_failure(&passwd);
+    assert!(line.contains("mm-") && line.contains("magic"), "{line}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
+}
+
+#[test]
+fn restore_from_an_empty_directory_says_it_holds_no_dump() {
+    let temp = TempDir::new("emptydump").expect("temp dir");
+    let line = restore_failure(temp.path());
+    let expected = format!("{} holds no dump (no inventory.img)", temp.path().display());
+    assert!(line.ends_with(&expected), "{line}");
+}
+
+/// A dump with a pipe whose pipes-data.img is gone is refused: restoring it
+/// would give the pipe back empty.
+#[test]
+fn a_missing_pipe_data_image_is_refused_not_taken_for_empty_pipes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("pipedata").expect("temp dir");
+    let images = temp.path().join("images");
+    let mut holder = start_program(PIPE_HOLDER, Abi::X86_64);
+    let pid = holder.pid().as_raw();
+    let finished = run(&[
+        "dump",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    assert_eq!(finished.code(), Some(0), "dump: {}", finished.stderr);
+    holder
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the holder");
+
+    let pipe_data = images.join("pipes-data.img");
+    fs::remove_file(&pipe_data).expect("the dump wrote pipes-data.img");
+    let line = restore_failure(&images);
+    let expected = format!(
+        "{} is missing, and files.img describes pipes whose contents it holds",
+        pipe_data.display()
+    );
+    assert!(line.ends_with(&expected), "{line}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
 }

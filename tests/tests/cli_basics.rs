@@ -222,3 +222,25 @@ fn the_demo_leaves_no_process_or_directory_behind() {
     assert!(!std::path::Path::new(&format!("/proc/{counter_pid}")).exists());
     assert_eq!(demo_dirs(), before);
 }
+
+/// `crust show` of a directory without images (empty, or holding only a
+/// dump's staging directory) fails instead of printing an empty list.
+#[test]
+fn show_of_a_directory_without_images_fails_naming_it() {
+    let dir = TempDir::new("cli-show-empty").expect("temp dir");
+    let path = dir.path().to_string_lossy().into_owned();
+    let expected = format!("{path} holds no images");
+    for staged in [false, true] {
+        if staged {
+            let staging = dir.path().join(".crust-partial-1-0");
+            std::fs::create_dir(&staging).expect("staging dir");
+            std::fs::write(staging.join("inventory.img"), b"").expect("staged image");
+        }
+        let finished = run(&["show", &path]);
+        assert_eq!(finished.code(), Some(1), "{}", finished.stdout);
+        let lines = finished.stderr_lines();
+        assert_eq!(lines.len(), 1, "{}", finished.stderr);
+        assert!(lines[0].ends_with(&expected), "{}", lines[0]);
+        assert!(finished.stdout.is_empty(), "{}", finished.stdout);
+    }
+}

@@ -57,7 +57,18 @@ fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
     for refusal in &refusals {
         say(refusal)?;
     }
-    anyhow::bail!("pid {pid} cannot be dumped: {} refusals", refusals.len())
+    anyhow::bail!(
+        "pid {pid} cannot be dumped: {}",
+        count_of(refusals.len(), "refusal")
+    )
+}
+
+/// `1 refusal`, `2 refusals`.
+fn count_of(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
 }
 
 /// What crust would refuse to dump in `pid`, one line each.
@@ -69,6 +80,13 @@ fn process_refusals(pid: Pid) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_of_one_is_singular() {
+        assert_eq!(count_of(0, "refusal"), "0 refusals");
+        assert_eq!(count_of(1, "refusal"), "1 refusal");
+        assert_eq!(count_of(2, "refusal"), "2 refusals");
+    }
 
     #[test]
     fn a_report_line_names_the_feature_and_its_state() {

@@ -59,6 +59,13 @@ pub enum CodecError {
         expected: &'static str,
     },
 
+    /// files.img has pipes but the image of their queued bytes is missing.
+    #[error("{path} is missing, and files.img describes pipes whose contents it holds")]
+    MissingPipeData {
+        /// Where pipes-data.img should be.
+        path: PathBuf,
+    },
+
     /// An entry lacks a member crust needs.
     #[error("image {path}: {what} is missing")]
     MissingField {

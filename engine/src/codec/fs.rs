@@ -75,15 +75,25 @@ pub(crate) fn read_fs(dir: &ImageDir, pid: i32, files: &ReadFiles) -> Result<Rea
     })
 }
 
-/// Reads `pipes-data.img`, if the dump has one (CRIU writes it only when
-/// some pipe holds data).
-pub(crate) fn read_pipe_data(dir: &ImageDir) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
+/// Reads `pipes-data.img`. It must be there when `files.img` has a pipe:
+/// without it a pipe's queued bytes would be lost without a word. (crust
+/// always writes it; CRIU writes it only when some pipe holds data, so a
+/// CRIU dump whose pipes are all empty but lacks the file is refused too.)
+pub(crate) fn read_pipe_data(
+    dir: &ImageDir,
+    has_pipes: bool,
+) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
     let name = ImageName::fixed(ImageKind::PipesData);
     let path = dir.file_path(name);
     let mut reader = match dir.reader(name) {
         Ok(reader) => reader,
-        Err(ImageError::OpenFile { source, .. }) if source.kind() == ErrorKind::NotFound => {
+        Err(ImageError::OpenFile { source, .. })
+            if source.kind() == ErrorKind::NotFound && !has_pipes =>
+        {
             return Ok(Vec::new())
+        }
+        Err(ImageError::OpenFile { source, .. }) if source.kind() == ErrorKind::NotFound => {
+            return Err(CodecError::MissingPipeData { path })
         }
         Err(err) => return Err(err.into()),
     };
@@ -110,4 +120,47 @@ pub(crate) fn read_pipe_data(dir: &ImageDir) -> Result<Vec<(u32, Vec<u8>)>, Code
         pipes.push((entry.pipe_id, data));
     }
     Ok(pipes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::scratch::ScratchDir;
+
+    fn empty_dump(tag: &str) -> (ScratchDir, ImageDir) {
+        let scratch = ScratchDir::new(tag);
+        std::fs::create_dir_all(scratch.path()).unwrap();
+        let dir = ImageDir::open(scratch.path()).unwrap();
+        (scratch, dir)
+    }
+
+    #[test]
+    fn missing_pipe_data_is_refused_when_files_has_pipes() {
+        let (scratch, dir) = empty_dump("codec-pipes-missing");
+        let error = read_pipe_data(&dir, true).unwrap_err();
+        let expected = format!(
+            "{}/pipes-data.img is missing, and files.img describes pipes whose contents it holds",
+            scratch.path().display()
+        );
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn missing_pipe_data_is_no_data_when_there_are_no_pipes() {
+        let (_scratch, dir) = empty_dump("codec-pipes-none");
+        assert_eq!(read_pipe_data(&dir, false).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn an_empty_pipe_data_image_reads_as_no_data() {
+        let scratch = ScratchDir::new("codec-pipes-empty");
+        let dump = ImageDir::create(scratch.path()).unwrap();
+        dump.writer(ImageName::fixed(ImageKind::PipesData))
+            .unwrap()
+            .finish()
+            .unwrap();
+        dump.commit().unwrap();
+        let dir = ImageDir::open(scratch.path()).unwrap();
+        assert_eq!(read_pipe_data(&dir, true).unwrap(), Vec::new());
+    }
 }

@@ -114,7 +114,11 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
     let read_files = files::read_files(&dir)?;
     let fds = files::read_fds(&dir, files_id, &read_files)?;
     let fs = fs::read_fs(&dir, task.pid, &read_files)?;
-    let pipe_data = fs::read_pipe_data(&dir)?;
+    let has_pipes = read_files
+        .files
+        .iter()
+        .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
+    let pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
     let used = used_file_ids(&fds, &memory);
     let files = read_files
         .files

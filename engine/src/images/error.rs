@@ -33,6 +33,15 @@ pub enum ImageError {
     #[error("cannot open image {path}: {source}")]
     OpenFile { path: PathBuf, source: io::Error },
 
+    #[error("{path} is a {what}, not an image file")]
+    NotRegular { path: PathBuf, what: &'static str },
+
+    #[error("{path} holds no dump (no inventory.img)")]
+    NoDump { path: PathBuf },
+
+    #[error("{path} holds no images")]
+    NoImages { path: PathBuf },
+
     #[error("cannot write image {path} at offset {offset:#x}: {source}")]
     Write {
         path: PathBuf,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ImageError;
 use super::kind::ImageKind;
+use super::open::open_image_file;
 
 /// No entry or payload in an image is larger than this; a length past it
 /// is damage, not data. (CRIU's largest entries, cores with xsave state and
@@ -28,7 +29,7 @@ impl ImageReader<BufReader<File>> {
             path: path.into(),
             source,
         };
-        let file = File::open(path).map_err(open_err)?;
+        let file = open_image_file(path)?;
         let len = file.metadata().map_err(open_err)?.len();
         ImageReader::start(path.into(), BufReader::new(file), len, kind)
     }

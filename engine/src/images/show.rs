@@ -25,7 +25,9 @@ use super::tty::{TtyDataEntry, TtyInfoEntry};
 
 /// Every file of an image directory: known images decoded (pages files only
 /// measured), other files listed as unknown. A file that fails to decode is
-/// shown with its error, so a damaged dump can still be looked at.
+/// shown with its error, so a damaged dump can still be looked at. A
+/// directory with no image at all (empty, or only a dump's staging area) is
+/// an error.
 pub fn show_dir(path: &Path) -> Result<Value, ImageError> {
     let read_err = |source| ImageError::ReadDir {
         path: path.into(),
@@ -36,6 +38,10 @@ pub fn show_dir(path: &Path) -> Result<Value, ImageError> {
         files.push(dirent.map_err(read_err)?.file_name());
     }
     files.sort();
+    let is_image = |file: &std::ffi::OsString| file.to_str().and_then(ImageName::parse).is_some();
+    if !files.iter().any(is_image) {
+        return Err(ImageError::NoImages { path: path.into() });
+    }
     let mut images = Vec::with_capacity(files.len());
     for file in files {
         let file_name = file.to_string_lossy().into_owned();
@@ -139,4 +145,35 @@ fn value_of<T: Serialize>(path: &Path, entry: &T) -> Result<Value, ImageError> {
 
 fn file_size(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().map(|m| m.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::scratch::ScratchDir;
+    use crate::images::STAGING_PREFIX;
+
+    #[test]
+    fn a_directory_without_images_is_an_error() {
+        let scratch = ScratchDir::new("show-empty");
+        fs::create_dir_all(scratch.path()).unwrap();
+        let expected = format!("{} holds no images", scratch.path().display());
+        let error = show_dir(scratch.path()).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+
+        let staging = scratch.path().join(format!("{STAGING_PREFIX}1-0"));
+        fs::create_dir(&staging).unwrap();
+        fs::write(staging.join("inventory.img"), b"").unwrap();
+        let error = show_dir(scratch.path()).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_directory_with_a_damaged_image_is_still_shown() {
+        let scratch = ScratchDir::new("show-damaged");
+        fs::create_dir_all(scratch.path()).unwrap();
+        fs::write(scratch.path().join("inventory.img"), b"xx").unwrap();
+        let shown = show_dir(scratch.path()).unwrap();
+        assert!(shown["images"][0]["error"].is_string(), "{shown}");
+    }
 }

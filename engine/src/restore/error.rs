@@ -155,7 +155,10 @@ pub enum RestoreError {
         source: std::io::Error,
     },
     /// A mapped file is not the one that was dumped.
-    #[error("pid {pid}: {path} changed since the dump (size, mode {dumped:?} then, {now:?} now)")]
+    #[error(
+        "pid {pid}: {path} changed since the dump: size {}, mode 0{:o} at dump; size {}, mode 0{:o} now",
+        dumped.0, dumped.1, now.0, now.1
+    )]
     FileChanged {
         /// The process.
         pid: i32,
@@ -312,5 +315,25 @@ impl RestoreError {
 impl From<compel::signals::Interrupted> for RestoreError {
     fn from(signal: compel::signals::Interrupted) -> Self {
         RestoreError::Interrupted(signal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_file_shows_sizes_and_octal_modes() {
+        let error = RestoreError::FileChanged {
+            pid: 42,
+            path: "/tmp/data".into(),
+            dumped: (20000, 0o100644),
+            now: (100, 0o100644),
+        };
+        assert_eq!(
+            error.to_string(),
+            "pid 42: /tmp/data changed since the dump: size 20000, mode 0100644 at dump; \
+             size 100, mode 0100644 now"
+        );
     }
 }

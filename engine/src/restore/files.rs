@@ -94,7 +94,11 @@ impl HostFiles {
             // SAFETY: open(2) just returned this fd, owned by nobody else.
             high(unsafe { OwnedFd::from_raw_fd(fd) })
         };
-        let pages = open_path(&pages.to_string_lossy(), OFlag::O_RDONLY)?;
+        let pages = high(
+            crate::images::open_image_file(pages)
+                .map_err(|e| RestoreError::Images(e.into()))?
+                .into(),
+        )?;
         let cwd = open_path(&process.cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         let root = open_path(&process.root, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         Ok(HostFiles {

@@ -2,7 +2,7 @@
 //! when the dump commits, so a failed dump leaves no half-written images.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::BufReader;
+use std::io::{BufReader, ErrorKind};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -150,13 +150,26 @@ impl ImageDir {
     /// Reads `inventory.img` and checks that crust can restore its layout.
     pub fn read_inventory(&self) -> Result<InventoryEntry, ImageError> {
         let name = ImageName::fixed(ImageKind::Inventory);
-        let inventory: InventoryEntry = self.read_one(name)?;
+        let inventory = self.read_inventory_unchecked()?;
         match inventory.unsupported() {
             Some(problem) => Err(ImageError::UnsupportedInventory {
                 path: self.file_path(name),
                 problem,
             }),
             None => Ok(inventory),
+        }
+    }
+
+    /// Reads `inventory.img` as it is. A directory without one holds no
+    /// dump, which is said in those words rather than as a failed open.
+    pub fn read_inventory_unchecked(&self) -> Result<InventoryEntry, ImageError> {
+        match self.read_one(ImageName::fixed(ImageKind::Inventory)) {
+            Err(ImageError::OpenFile { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                Err(ImageError::NoDump {
+                    path: self.root.clone(),
+                })
+            }
+            read => read,
         }
     }
 

@@ -171,3 +171,18 @@ fn two_dumps_of_one_process_stage_apart() {
     first.commit().unwrap();
     assert_eq!(names_in(&scratch.path().join("a")), ["fs-1.img"]);
 }
+
+#[test]
+fn an_empty_directory_holds_no_dump() {
+    let scratch = ScratchDir::new("dir-empty");
+    fs::create_dir_all(scratch.path()).unwrap();
+    let error = ImageDir::open(scratch.path())
+        .unwrap()
+        .read_inventory()
+        .unwrap_err();
+    let expected = format!(
+        "{} holds no dump (no inventory.img)",
+        scratch.path().display()
+    );
+    assert_eq!(error.to_string(), expected);
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::PAGE_SIZE;
 use crate::images::error::ImageError;
+use crate::images::open::open_image_file;
 use crate::images::pagemap::{pagemap_flags, PagemapEntry, PagemapHead};
 use crate::images::reader::ImageReader;
 
@@ -63,7 +64,7 @@ impl PagesReader {
             path: pages_path.clone(),
             source,
         };
-        let pages = File::open(&pages_path).map_err(open_err)?;
+        let pages = open_image_file(&pages_path)?;
         let actual = pages.metadata().map_err(open_err)?.len();
         if actual != expected {
             return Err(ImageError::PagesLength {
