@@ -90,7 +90,6 @@ fn other_holders(pid: Pid, pipes: &BTreeMap<u64, Ends>) -> BTreeMap<u64, Pid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::holders::pipe_inode;
 
     fn ends(read: bool, write: bool) -> Ends {
         Ends {

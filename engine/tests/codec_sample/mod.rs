@@ -122,6 +122,7 @@ pub fn process() -> ProcessSnapshot {
         dumpable: 1,
         child_subreaper: true,
         exit_signal: libc::SIGCHLD,
+        stopped: false,
     }
 }
 
