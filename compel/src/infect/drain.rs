@@ -168,32 +168,41 @@ impl Parasite {
                 .map_err(|source| InfectError::Shared { pid, source })?;
         }
         let count = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-        let drained = self.exchange_pages(count, expected, sink);
+        let mut answered = false;
+        let drained = self.exchange_pages(count, expected, sink, &mut answered);
         if drained.is_err() {
-            // No further command: the parasite may still be in vmsplice on
-            // a full pipe. The pipe stays open until the cure has stopped
-            // it; closing it now would fail the vmsplice with EPIPE and
-            // queue a SIGPIPE that kills the victim once its mask is back.
-            self.mark_astray();
+            if answered {
+                // The parasite finished the command (with an error): bytes
+                // of the abandoned drain must not reach the next one.
+                self.pipe = None;
+            } else {
+                // It may still be in vmsplice on a full pipe: no further
+                // command, and the pipe stays open until the cure has
+                // stopped it. Closing it now would fail the vmsplice with
+                // EPIPE and queue a SIGPIPE that kills the victim once its
+                // signal mask is back.
+                self.mark_astray();
+            }
         }
         drained
     }
 
-    /// Sends DrainPages and moves pages to the sink while waiting for the reply.
+    /// Sends DrainPages and moves pages to the sink while waiting for the
+    /// reply; `replied` tells, on error too, whether the reply came.
     fn exchange_pages(
         &mut self,
         count: u32,
         expected: u64,
         sink: &mut DrainSink<'_>,
+        replied: &mut bool,
     ) -> Result<u64, ParasiteError> {
         let pid = self.pid();
         let io = |source| ParasiteError::Drain { pid, source };
         self.send_command(CommandKind::DrainPages, count)?;
         let mut moved = 0u64;
-        let mut replied = false;
-        while moved < expected || !replied {
+        while moved < expected || !*replied {
             signals::check()?;
-            let (pipe_ready, control_ready) = self.poll_drain(!replied)?;
+            let (pipe_ready, control_ready) = self.poll_drain(!*replied)?;
             if pipe_ready {
                 let pipe = self
                     .pipe
@@ -211,9 +220,10 @@ impl Parasite {
                     }
                 }
             }
-            if control_ready && !replied {
+            if control_ready && !*replied {
+                // Whatever it says, the parasite is done with the command.
+                *replied = true;
                 self.receive_reply(CommandKind::DrainPages, &mut Vec::new())?;
-                replied = true;
             }
             if !pipe_ready && !control_ready {
                 self.watch_leader()?;
