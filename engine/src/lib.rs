@@ -6,6 +6,7 @@ pub mod dump;
 pub mod external;
 pub mod images;
 pub mod kerndat;
+pub mod privileges;
 pub mod proc;
 pub mod refusal;
 pub mod restore;

@@ -505,3 +505,47 @@ fn a_missing_pipe_data_image_is_refused_not_taken_for_empty_pipes() {
         "a failed restore left pid {pid}"
     );
 }
+
+/// crust without CAP_CHECKPOINT_RESTORE (and CAP_SYS_ADMIN) says which
+/// capability it lacks, before touching the process; `check -t` says the
+/// same.
+#[test]
+fn crust_without_its_capabilities_says_which_it_lacks() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("nocap").expect("temp dir");
+    let sleeper = start_sleeper(Abi::X86_64);
+    let pid = sleeper.pid().as_raw().to_string();
+    let images = temp.path().join("images");
+    let crust_path = crust_binary().expect("crust binary");
+    let unprivileged = |args: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command
+            .arg("--bounding-set=-checkpoint_restore,-sys_admin")
+            .arg(&crust_path)
+            .args(args);
+        run_with_timeout(&mut command, TIMEOUT).expect("run crust under setpriv")
+    };
+    let dumped = unprivileged(&["dump", "-t", &pid, "-D", &images.to_string_lossy()]);
+    assert_eq!(
+        failure_line(&dumped),
+        format!(
+            "crust: dump of pid {pid} failed: crust needs CAP_CHECKPOINT_RESTORE to dump (run it \
+             as root, or give it the capability); it has not"
+        )
+    );
+    assert!(!images.exists());
+    let checked = unprivileged(&["check", "-t", &pid]);
+    assert_eq!(checked.code(), Some(1));
+    assert!(
+        checked
+            .stdout
+            .contains("crust needs CAP_CHECKPOINT_RESTORE to dump it"),
+        "{}",
+        checked.stdout
+    );
+    let state = fs::read_to_string(format!("/proc/{pid}/status")).expect("it still runs");
+    assert!(
+        state.contains("TracerPid:\t0") && state.contains("State:\tS"),
+        "{state}"
+    );
+}

@@ -47,7 +47,12 @@ fn describe(report: &Report) -> String {
 }
 
 fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
-    let refusals = process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
+    let mut refusals =
+        process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
+    // The tree may be fine and crust still unable to dump it.
+    if let Err(missing) = engine::privileges::require_checkpoint_restore("dump it") {
+        refusals.push(format!("pid {pid}: {missing}"));
+    }
     if refusals.is_empty() {
         say(format_args!(
             "pid {pid}: nothing in its tree that crust would refuse to dump"

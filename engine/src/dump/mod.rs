@@ -102,6 +102,9 @@ pub enum DumpError {
         /// The remote error.
         source: Box<compel::remote::RemoteError>,
     },
+    /// crust lacks a capability it needs.
+    #[error(transparent)]
+    Privileges(#[from] crate::privileges::PrivilegeError),
     /// A ptrace or syscall request about one thread failed.
     #[error("tid {tid}: {what}: {errno}")]
     Thread {
@@ -224,6 +227,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 
 /// Refuses pids crust must never touch, before anything is done to them.
 fn check_target(pid: Pid) -> Result<(), DumpError> {
+    crate::privileges::require_checkpoint_restore("dump")?;
     if pid == nix::unistd::getpid() {
         return Err(DumpError::Myself(pid));
     }

@@ -293,6 +293,9 @@ pub enum RestoreError {
         /// The signal crust was sent.
         signal: compel::signals::Interrupted,
     },
+    /// crust lacks a capability it needs.
+    #[error(transparent)]
+    Privileges(#[from] crate::privileges::PrivilegeError),
     /// Waiting for the restored process failed.
     #[error("pid {pid}: waiting for the restored process: {errno}")]
     Wait {

@@ -64,6 +64,7 @@ pub enum RestoreOutcome {
 
 /// Restore the process described by the images in `options.images_dir`.
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
+    crate::privileges::require_checkpoint_restore("restore")?;
     let images = crate::codec::read_process(&options.images_dir)?;
     let pid = restore_process(&images.process, &images.pages_path, &options.inherit_fds)?;
     if options.detach {
