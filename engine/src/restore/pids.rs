@@ -59,7 +59,11 @@ pub fn wait_until_free(pids: &[i32]) -> Result<(), RestoreError> {
                 }
                 PidHolder::Zombie => {
                     if !announced {
-                        log::info!("pid {pid} is held by a zombie; waiting up to {ZOMBIE_WAIT:?}");
+                        // Shown by default: the user sees why the restore pauses.
+                        log::warn!(
+                            "pid {pid} is still held by a zombie (its reaper has not run yet); \
+                             waiting up to {ZOMBIE_WAIT:?}"
+                        );
                         announced = true;
                     }
                     std::thread::sleep(Duration::from_millis(20));
