@@ -5,7 +5,8 @@ use nix::unistd::Pid;
 use crate::proc::maps::{maps, Prot, Vma, VmaKind};
 use crate::proc::pagemap::{Pagemap, StorePolicy};
 use crate::proc::smaps::VmFlags;
-use crate::snapshot::{PageRun, VmaBacking, VmaSnapshot};
+use crate::proc::stat::Stat;
+use crate::snapshot::{MmFields, PageRun, VmaBacking, VmaSnapshot};
 
 use super::files::FileTable;
 use super::DumpError;
@@ -123,6 +124,24 @@ fn advice(flags: VmFlags) -> u64 {
     .into_iter()
     .filter(|(flag, _)| flags.contains(*flag))
     .fold(0, |bits, (_, advice)| bits | 1 << advice)
+}
+
+/// The mm fields prctl(PR_SET_MM_MAP) will put back, from /proc/PID/stat and
+/// the program break the process reported.
+pub fn mm_fields(stat: &Stat, brk: u64) -> MmFields {
+    MmFields {
+        start_code: stat.start_code,
+        end_code: stat.end_code,
+        start_data: stat.start_data,
+        end_data: stat.end_data,
+        start_brk: stat.start_brk,
+        brk,
+        start_stack: stat.start_stack,
+        arg_start: stat.arg_start,
+        arg_end: stat.arg_end,
+        env_start: stat.env_start,
+        env_end: stat.env_end,
+    }
 }
 
 /// The runs of pages to save, in address order: populated anonymous pages
