@@ -86,9 +86,9 @@ pub enum RestoreError {
         /// Bytes needed.
         need: Option<u64>,
     },
-    /// Writing into the new task's memory failed.
-    #[error("pid {pid}: cannot write memory at {addr:#x}: {errno}")]
-    WriteMemory {
+    /// Reading or writing the new task's memory failed.
+    #[error("pid {pid}: cannot access memory at {addr:#x}: {errno}")]
+    AccessMemory {
         /// The process.
         pid: i32,
         /// Address.

@@ -110,7 +110,7 @@ pub fn write_memory(pid: Pid, addr: u64, bytes: &[u8]) -> Result<(), RestoreErro
         len: bytes.len(),
     }];
     let written = process_vm_writev(pid, &[IoSlice::new(bytes)], &remote).map_err(|errno| {
-        RestoreError::WriteMemory {
+        RestoreError::AccessMemory {
             pid: pid.as_raw(),
             addr,
             errno,
@@ -118,7 +118,31 @@ pub fn write_memory(pid: Pid, addr: u64, bytes: &[u8]) -> Result<(), RestoreErro
     })?;
     if written != bytes.len() {
         let errno = nix::errno::Errno::EFAULT;
-        return Err(RestoreError::WriteMemory {
+        return Err(RestoreError::AccessMemory {
+            pid: pid.as_raw(),
+            addr,
+            errno,
+        });
+    }
+    Ok(())
+}
+
+/// Reads `out.len()` bytes at `addr` in `pid`'s memory.
+pub fn read_memory(pid: Pid, addr: u64, out: &mut [u8]) -> Result<(), RestoreError> {
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len: out.len(),
+    }];
+    let want = out.len();
+    let read = nix::sys::uio::process_vm_readv(pid, &mut [std::io::IoSliceMut::new(out)], &remote)
+        .map_err(|errno| RestoreError::AccessMemory {
+            pid: pid.as_raw(),
+            addr,
+            errno,
+        })?;
+    if read != want {
+        let errno = nix::errno::Errno::EFAULT;
+        return Err(RestoreError::AccessMemory {
             pid: pid.as_raw(),
             addr,
             errno,

@@ -136,59 +136,116 @@ pub fn queue_signals(
     Ok(())
 }
 
-/// Gives the thread its credentials: groups, gids, uids, then capabilities,
-/// keeping the capabilities needed on the way with SECBIT_KEEP_CAPS.
+/// Gives the thread its credentials. The steps follow what the kernel
+/// allows: the bounding set is trimmed while crust's capabilities are whole;
+/// SECBIT_KEEP_CAPS keeps the permitted set across the uid change, which
+/// clears the effective one; the effective set is raised again from the
+/// permitted one to set the process's own securebits; the process's
+/// capability sets come last, then its ambient set.
 pub fn set_credentials(
     thread: &mut RemoteThread,
     scratch: &Scratch,
     creds: &Credentials,
 ) -> Result<(), RestoreError> {
-    for cap in (0..=LAST_CAP).filter(|cap| creds.cap_bounding & (1 << cap) == 0) {
-        // Capabilities this kernel does not know report EINVAL: nothing to drop.
-        let _ = thread.tracee.syscall(
-            thread.trampoline,
-            libc::SYS_prctl,
-            [PR_CAPBSET_DROP, cap, 0, 0, 0, 0],
-        );
-    }
-    let keep = u64::from(creds.securebits | SECBIT_KEEP_CAPS);
+    drop_from_bounding_set(thread, creds.cap_bounding);
+    let keep = creds.securebits | SECBIT_KEEP_CAPS;
+    let keep_args = [PR_SET_SECUREBITS, keep.into(), 0, 0, 0, 0];
     thread.call(
         "keep capabilities across the uid change",
         libc::SYS_prctl,
-        [PR_SET_SECUREBITS, keep, 0, 0, 0, 0],
+        keep_args,
     )?;
-    let groups = scratch.put(
-        0,
-        &creds
-            .groups
-            .iter()
-            .flat_map(|g| g.to_ne_bytes())
-            .collect::<Vec<u8>>(),
-    )?;
+    set_ids(thread, scratch, creds)?;
+
+    let [_, permitted, inheritable] = capabilities(thread, scratch)?;
+    set_capabilities(thread, scratch, [permitted, permitted, inheritable])?;
+    if keep != creds.securebits {
+        let args = [PR_SET_SECUREBITS, creds.securebits.into(), 0, 0, 0, 0];
+        thread.call("set the securebits", libc::SYS_prctl, args)?;
+    }
+    let own = [
+        creds.cap_effective,
+        creds.cap_permitted,
+        creds.cap_inheritable,
+    ];
+    set_capabilities(thread, scratch, own)?;
+    set_ambient(thread, creds.cap_ambient)
+}
+
+fn drop_from_bounding_set(thread: &mut RemoteThread, bounding: u64) {
+    for cap in (0..=LAST_CAP).filter(|cap| bounding & (1 << cap) == 0) {
+        // Capabilities this kernel does not know report EINVAL: nothing to drop.
+        let args = [PR_CAPBSET_DROP, cap, 0, 0, 0, 0];
+        let _ = thread
+            .tracee
+            .syscall(thread.trampoline, libc::SYS_prctl, args);
+    }
+}
+
+fn set_ids(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    creds: &Credentials,
+) -> Result<(), RestoreError> {
+    let groups: Vec<u8> = creds.groups.iter().flat_map(|g| g.to_ne_bytes()).collect();
+    let groups_addr = scratch.put(0, &groups)?;
+    let count = creds.groups.len() as u64;
     thread.call(
         "set the supplementary groups",
         libc::SYS_setgroups,
-        [creds.groups.len() as u64, groups, 0, 0, 0, 0],
+        [count, groups_addr, 0, 0, 0, 0],
     )?;
     let [rg, eg, sg, fsg] = creds.gids.map(u64::from);
     thread.call("set the gids", libc::SYS_setresgid, [rg, eg, sg, 0, 0, 0])?;
-    // It returns the previous id, never an errno.
+    // setfsgid and setfsuid return the previous id, never an errno.
     thread.call_raw("set the fs gid", libc::SYS_setfsgid, [fsg, 0, 0, 0, 0, 0])?;
     let [ru, eu, su, fsu] = creds.uids.map(u64::from);
     thread.call("set the uids", libc::SYS_setresuid, [ru, eu, su, 0, 0, 0])?;
-    // It returns the previous id, never an errno.
     thread.call_raw("set the fs uid", libc::SYS_setfsuid, [fsu, 0, 0, 0, 0, 0])?;
+    Ok(())
+}
 
+/// The thread's effective, permitted and inheritable sets (capget).
+fn capabilities(thread: &mut RemoteThread, scratch: &Scratch) -> Result<[u64; 3], RestoreError> {
+    let header: [u32; 2] = [CAPABILITY_VERSION_3, 0];
+    let header_addr = scratch.put(0, bytes_of(&header))?;
+    let data_addr = scratch.put(64, &[0u8; 24])?;
+    thread.call(
+        "read the capabilities",
+        libc::SYS_capget,
+        [header_addr, data_addr, 0, 0, 0, 0],
+    )?;
+    let mut data = [0u8; 24];
+    super::remote::read_memory(scratch.pid, data_addr, &mut data)?;
+    let word = |i: usize| {
+        u64::from(u32::from_ne_bytes([
+            data[i],
+            data[i + 1],
+            data[i + 2],
+            data[i + 3],
+        ]))
+    };
+    // struct __user_cap_data_struct[2]: {effective, permitted, inheritable} low, then high.
+    Ok([0, 4, 8].map(|at| word(at) | word(at + 12) << 32))
+}
+
+/// capset with [effective, permitted, inheritable].
+fn set_capabilities(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    sets: [u64; 3],
+) -> Result<(), RestoreError> {
+    let [effective, permitted, inheritable] = sets;
     let low = |set: u64| set as u32;
     let high = |set: u64| (set >> 32) as u32;
     let header: [u32; 2] = [CAPABILITY_VERSION_3, 0];
     let data: [u32; 6] = [
-        low(creds.cap_effective),
-        low(creds.cap_permitted),
-        low(creds.cap_inheritable),
-        high(creds.cap_effective),
-        high(creds.cap_permitted),
-        high(creds.cap_inheritable),
+        low(effective),
+        low(permitted),
+        low(inheritable),
+        high(effective),
+        high(permitted),
+        high(inheritable),
     ];
     let header_addr = scratch.put(0, bytes_of(&header))?;
     let data_addr = scratch.put(64, bytes_of(&data))?;
@@ -197,24 +254,15 @@ pub fn set_credentials(
         libc::SYS_capset,
         [header_addr, data_addr, 0, 0, 0, 0],
     )?;
-    thread.call(
-        "clear ambient capabilities",
-        libc::SYS_prctl,
-        [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0],
-    )?;
-    for cap in (0..=LAST_CAP).filter(|cap| creds.cap_ambient & (1 << cap) != 0) {
-        thread.call(
-            "raise an ambient capability",
-            libc::SYS_prctl,
-            [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0],
-        )?;
-    }
-    if creds.securebits != creds.securebits | SECBIT_KEEP_CAPS {
-        thread.call(
-            "set the securebits",
-            libc::SYS_prctl,
-            [PR_SET_SECUREBITS, creds.securebits.into(), 0, 0, 0, 0],
-        )?;
+    Ok(())
+}
+
+fn set_ambient(thread: &mut RemoteThread, ambient: u64) -> Result<(), RestoreError> {
+    let clear = [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0];
+    thread.call("clear ambient capabilities", libc::SYS_prctl, clear)?;
+    for cap in (0..=LAST_CAP).filter(|cap| ambient & (1 << cap) != 0) {
+        let raise = [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0];
+        thread.call("raise an ambient capability", libc::SYS_prctl, raise)?;
     }
     Ok(())
 }
