@@ -19,14 +19,20 @@ const MADV_NOHUGEPAGE: u32 = 15;
 const MADV_DONTDUMP: u32 = 16;
 const MADV_WIPEONFORK: u32 = 18;
 
-/// The areas of `pid` as snapshot areas, and the /proc view of each (for
+/// The areas of `pid` (but compel's own, at `compel_area`) as snapshot areas, and the /proc view of each (for
 /// the page walk), registering mapped files in `table`.
 pub fn collect_areas(
     pid: Pid,
     table: &mut FileTable,
+    compel_area: (u64, usize),
 ) -> Result<Vec<(Vma, VmaSnapshot)>, DumpError> {
+    let (area_start, area_len) = compel_area;
     let mut areas = Vec::new();
     for vma in maps(pid)? {
+        // compel's own shared area, mapped for the dump: not the process's.
+        if vma.start == area_start && vma.len() == area_len as u64 {
+            continue;
+        }
         if let Some(area) = to_snapshot(pid, &vma, table)? {
             areas.push((vma, area));
         }

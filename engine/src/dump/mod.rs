@@ -164,7 +164,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
     let status = crate::proc::status::status(pid)?;
     let mut table = FileTable::default();
 
-    let areas = memory::collect_areas(pid, &mut table)?;
+    let areas = memory::collect_areas(pid, &mut table, infection.area_range())?;
     let runs = memory::page_runs(pid, &areas)?;
     let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
     let fds = files::collect_fds(pid, &mut table)?;
