@@ -473,3 +473,33 @@ fn deleted_working_directory_is_refused() {
         )]
     );
 }
+
+#[test]
+fn posix_message_queues_are_refused_by_name() {
+    let _serial = serial();
+    let name = std::ffi::CString::new(format!("/crust-test-{}", std::process::id())).unwrap();
+    // SAFETY: mq_open reads the NUL-terminated name; a null attr asks for the defaults.
+    let queue = unsafe {
+        libc::mq_open(
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_RDWR,
+            0o600,
+            std::ptr::null_mut::<libc::mq_attr>(),
+        )
+    };
+    assert!(queue >= 0, "mq_open: {}", std::io::Error::last_os_error());
+    let child = Child::spawn(&[queue], || true);
+    // SAFETY: the queue's name and descriptor are this test's own.
+    unsafe {
+        libc::mq_unlink(name.as_ptr());
+        libc::close(queue);
+    }
+    let pid = child.pid;
+    let found = lines(pid);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(&format!("pid {pid}: fd 100 is a POSIX message queue ("))
+            && found[0].ends_with("): POSIX message queues are not supported yet"),
+        "{found:?}"
+    );
+}

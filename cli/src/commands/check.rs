@@ -47,12 +47,13 @@ fn describe(report: &Report) -> String {
 }
 
 fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
-    let mut refusals =
-        process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
-    // The tree may be fine and crust still unable to dump it.
+    // Without its capabilities crust may not even read the tree, and could
+    // not dump it whatever it holds: that is the one thing to say.
     if let Err(missing) = engine::privileges::require_checkpoint_restore("dump it") {
-        refusals.push(format!("pid {pid}: {missing}"));
+        say(format_args!("pid {pid}: {missing}"))?;
+        anyhow::bail!("pid {pid} cannot be dumped by crust as it runs now");
     }
+    let refusals = process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
     if refusals.is_empty() {
         say(format_args!(
             "pid {pid}: nothing in its tree that crust would refuse to dump"

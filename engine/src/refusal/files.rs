@@ -93,6 +93,13 @@ fn read_fd(pid: Pid, link: FdLink) -> Result<Option<OpenFd>, ProcError> {
 
 fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
     let fd = open.link.fd;
+    let file_like = matches!(open.kind, FdKind::Regular { .. } | FdKind::Deleted { .. });
+    if file_like && is_message_queue(pid, fd) {
+        let what = format!("a POSIX message queue ({})", open.link.target);
+        let kind = "POSIX message queues";
+        found.add(Resource::Fd(fd, what), Reason::UnsupportedFile { kind });
+        return;
+    }
     match &open.kind {
         // Sockets are judged together, once the peers of unix sockets are known.
         FdKind::Socket { .. } => {}
@@ -107,6 +114,15 @@ fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
             }
         }
     }
+}
+
+/// Whether fd `fd` of `pid` is a POSIX message queue: its file lives on the
+/// kernel's internal mqueue mount (which mountinfo does not show, so the
+/// file would otherwise pass for one on an unmounted filesystem).
+fn is_message_queue(pid: Pid, fd: std::os::fd::RawFd) -> bool {
+    const MQUEUE_MAGIC: i64 = 0x1980_0202;
+    let path = crate::proc::proc_path(pid, &format!("fd/{fd}"));
+    nix::sys::statfs::statfs(&path).is_ok_and(|fs| fs.filesystem_type().0 as i64 == MQUEUE_MAGIC)
 }
 
 pub(super) fn socket_what(family: Option<SocketFamily>, link: &str) -> String {
