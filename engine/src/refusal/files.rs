@@ -122,7 +122,7 @@ fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
 fn is_message_queue(pid: Pid, fd: std::os::fd::RawFd) -> bool {
     const MQUEUE_MAGIC: i64 = 0x1980_0202;
     let path = crate::proc::proc_path(pid, &format!("fd/{fd}"));
-    nix::sys::statfs::statfs(&path).is_ok_and(|fs| fs.filesystem_type().0 as i64 == MQUEUE_MAGIC)
+    nix::sys::statfs::statfs(&path).is_ok_and(|fs| fs.filesystem_type().0 == MQUEUE_MAGIC)
 }
 
 pub(super) fn socket_what(family: Option<SocketFamily>, link: &str) -> String {
