@@ -67,14 +67,21 @@ int main(void) {
 
 /// Starts the sleeper, built for `abi`, in its own session with no inherited fds.
 fn start_sleeper(abi: Abi) -> Workload {
-    start_program(SLEEPER, abi)
+    start_program_in(SLEEPER, abi, Path::new("/"))
 }
 
 /// Starts a C program in its own session with no inherited fds.
 fn start_program(source: &str, abi: Abi) -> Workload {
+    start_program_in(source, abi, Path::new("/"))
+}
+
+/// Starts a C program in working directory `workdir`, in its own session
+/// with no inherited fds.
+fn start_program_in(source: &str, abi: Abi, workdir: &Path) -> Workload {
     let program = compile_c(source, abi, &["-O2"]).expect("compile the program");
     let mut command = Command::new(program);
     command
+        .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -547,5 +554,57 @@ fn crust_without_its_capabilities_says_which_it_lacks() {
     assert!(
         state.contains("TracerPid:\t0") && state.contains("State:\tS"),
         "{state}"
+    );
+}
+
+/// A restore whose working directory is gone names it as the working
+/// directory, and leaves no process.
+#[test]
+fn a_vanished_working_directory_is_named() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = TempDir::new("cwd").expect("temp dir");
+    let workdir = temp.path().join("workdir");
+    fs::create_dir(&workdir).expect("workdir");
+    let mut sleeper = start_program_in(SLEEPER, Abi::X86_64, &workdir);
+    let pid = sleeper.pid().as_raw();
+    let images = temp.path().join("images");
+    let dumped = run(&[
+        "dump",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        &images.to_string_lossy(),
+    ]);
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    sleeper
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the sleeper");
+    fs::rename(&workdir, temp.path().join("moved")).expect("move the working directory");
+    let line = restore_failure(&images);
+    let expected = format!(
+        "pid {pid}: cannot open its working directory {}: ",
+        workdir.display()
+    );
+    assert!(line.contains(&expected), "{line}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
+}
+
+/// `crust check` without its capabilities says that, not that the kernel
+/// lacks features.
+#[test]
+fn the_kernel_check_without_capabilities_says_so() {
+    let mut command = Command::new("setpriv");
+    command
+        .arg("--bounding-set=-checkpoint_restore,-sys_admin")
+        .arg(crust_binary().expect("crust binary"))
+        .arg("check");
+    let finished = run_with_timeout(&mut command, TIMEOUT).expect("run crust check");
+    let line = failure_line(&finished);
+    assert!(
+        line.contains("could not be confirmed; crust needs CAP_CHECKPOINT_RESTORE"),
+        "{line}"
     );
 }

@@ -26,6 +26,15 @@ fn check_kernel() -> anyhow::Result<ExitCode> {
     let missing = required.clone().filter(|r| r.result.is_err()).count();
     let total = required.count();
     if missing > 0 {
+        // A probe that needs a capability crust lacks fails for that reason,
+        // not because the kernel lacks the feature: say which it is.
+        if let Err(lacking) = engine::privileges::require_checkpoint_restore("probe every feature")
+        {
+            anyhow::bail!(
+                "check failed: {missing} of {total} required features could not be confirmed; \
+                 {lacking}"
+            );
+        }
         anyhow::bail!("check failed: {missing} of {total} required kernel features are missing");
     }
     say(format_args!(

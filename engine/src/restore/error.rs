@@ -154,6 +154,18 @@ pub enum RestoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// The process's working or root directory cannot be opened.
+    #[error("pid {pid}: cannot open its {which} {path}: {source}")]
+    OpenDirectory {
+        /// The process.
+        pid: i32,
+        /// "working directory" or "root directory".
+        which: &'static str,
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// A mapped file is not the one that was dumped.
     #[error(
         "pid {pid}: {path} changed since the dump: size {}, mode 0{:o} at dump; size {}, mode 0{:o} now",

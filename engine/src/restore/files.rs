@@ -99,8 +99,19 @@ impl HostFiles {
                 .map_err(|e| RestoreError::Images(e.into()))?
                 .into(),
         )?;
-        let cwd = open_path(&process.cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-        let root = open_path(&process.root, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let directory = |which, path: &str| {
+            open_path(path, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|error| match error {
+                RestoreError::OpenFile { source, .. } => RestoreError::OpenDirectory {
+                    pid,
+                    which,
+                    path: path.into(),
+                    source,
+                },
+                other => other,
+            })
+        };
+        let cwd = directory("working directory", &process.cwd)?;
+        let root = directory("root directory", &process.root)?;
         Ok(HostFiles {
             by_id,
             pages,
