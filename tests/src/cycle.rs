@@ -12,6 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::cc::{compile_c, Abi, CompileError};
 use crate::checkpoint::{dump, restore_detached, CheckpointError};
 use crate::crit::{crit_decode_dir, CritError};
 use crate::image_json::{pstree, regular_file_pos, Decoded};
@@ -29,6 +30,9 @@ const END_TIMEOUT: Duration = Duration::from_secs(10);
 /// A step of the cycle that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
+    /// Building the workload failed.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
     /// The temporary directory or a file in it could not be made.
     #[error("{path}: {source}")]
     File {
@@ -104,6 +108,17 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// Builds the C workload `source` (-O2) and starts it with its temporary
+    /// directory as its one argument, for the files it makes.
+    pub fn start_c_in_dir(tag: &str, source: &str) -> Result<Self, CycleError> {
+        let program = compile_c(source, Abi::X86_64, &["-O2"])?;
+        Self::start(tag, |dir| {
+            let mut command = Command::new(&program);
+            command.arg(dir);
+            command
+        })
+    }
+
     /// Makes a temporary directory, starts the command `build` gives for it
     /// in its own session, stdout and stderr into `output` there, and waits
     /// for its `ready` line.
@@ -176,6 +191,13 @@ impl Subject {
             signal,
             errno,
         })
+    }
+
+    /// Asks it for its report (SIGUSR1, the workloads' convention) and waits
+    /// for it.
+    pub fn ask_report(&self, timeout: Duration) -> Result<String, CycleError> {
+        self.signal(Signal::SIGUSR1)?;
+        self.report(timeout)
     }
 
     /// Kills the original process (left running by the dump) and reaps it.

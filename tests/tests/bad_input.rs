@@ -98,9 +98,22 @@ fn start_program_in(source: &str, abi: Abi, workdir: &Path) -> Workload {
     workload
 }
 
+/// A failed restore left nothing with `pid`, not even a zombie.
+fn assert_no_process(pid: i32) {
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a failed restore left pid {pid}"
+    );
+}
+
 /// Dumps a sleeper into `dir` (killing it) and returns its pid.
 fn dumped_sleeper(dir: &Path) -> i32 {
-    let mut sleeper = start_sleeper(Abi::X86_64);
+    dumped_sleeper_in(dir, Path::new("/"))
+}
+
+/// Dumps a sleeper running in `workdir` into `dir` (killing it); its pid.
+fn dumped_sleeper_in(dir: &Path, workdir: &Path) -> i32 {
+    let mut sleeper = start_program_in(SLEEPER, Abi::X86_64, workdir);
     let pid = sleeper.pid().as_raw();
     let finished = run(&["dump", "-t", &pid.to_string(), "-D", &dir.to_string_lossy()]);
     assert_eq!(finished.code(), Some(0), "dump: {}", finished.stderr);
@@ -251,10 +264,7 @@ fn damaged_images_are_refused_with_the_file_and_the_damage() {
         "{line}"
     );
 
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "a failed restore left pid {pid}"
-    );
+    assert_no_process(pid);
 }
 
 #[test]
@@ -464,10 +474,7 @@ fn an_image_that_is_not_a_regular_file_is_named_not_waited_on() {
     std::os::unix::fs::symlink("/etc/passwd", &mm).expect("symlink");
     let line = restore_failure(&passwd);
     assert!(line.contains("mm-") && line.contains("magic"), "{line}");
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "a failed restore left pid {pid}"
-    );
+    assert_no_process(pid);
 }
 
 #[test]
@@ -507,10 +514,7 @@ fn a_missing_pipe_data_image_is_refused_not_taken_for_empty_pipes() {
         pipe_data.display()
     );
     assert!(line.ends_with(&expected), "{line}");
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "a failed restore left pid {pid}"
-    );
+    assert_no_process(pid);
 }
 
 /// crust without CAP_CHECKPOINT_RESTORE (and CAP_SYS_ADMIN) says which
@@ -565,20 +569,8 @@ fn a_vanished_working_directory_is_named() {
     let temp = TempDir::new("cwd").expect("temp dir");
     let workdir = temp.path().join("workdir");
     fs::create_dir(&workdir).expect("workdir");
-    let mut sleeper = start_program_in(SLEEPER, Abi::X86_64, &workdir);
-    let pid = sleeper.pid().as_raw();
     let images = temp.path().join("images");
-    let dumped = run(&[
-        "dump",
-        "-t",
-        &pid.to_string(),
-        "-D",
-        &images.to_string_lossy(),
-    ]);
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    sleeper
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the sleeper");
+    let pid = dumped_sleeper_in(&images, &workdir);
     fs::rename(&workdir, temp.path().join("moved")).expect("move the working directory");
     let line = restore_failure(&images);
     let expected = format!(
@@ -586,10 +578,7 @@ fn a_vanished_working_directory_is_named() {
         workdir.display()
     );
     assert!(line.contains(&expected), "{line}");
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "a failed restore left pid {pid}"
-    );
+    assert_no_process(pid);
 }
 
 /// `crust check` without its capabilities says that, not that the kernel

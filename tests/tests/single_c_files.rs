@@ -6,14 +6,11 @@
 //!
 //! Needs the crust binary built first: `cargo build --release -p cli`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tests::image_json::regular_file_pos;
-use tests::{compile_c, Abi, Subject};
+use tests::Subject;
 
 const SOURCE: &str = include_str!("../workloads/files.c");
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,26 +18,13 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// One workload at a time, as in the other end-to-end tests.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn program() -> PathBuf {
-    compile_c(SOURCE, Abi::X86_64, &["-O2"]).unwrap_or_else(|error| panic!("{error}"))
-}
-
 fn start(tag: &str) -> Subject {
-    let program = program();
-    let build = |dir: &Path| {
-        let mut command = Command::new(&program);
-        command.arg(dir);
-        command
-    };
-    Subject::start(tag, build).unwrap_or_else(|error| panic!("{error}"))
+    Subject::start_c_in_dir(tag, SOURCE).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn expect_ok_report(subject: &Subject) {
-    subject
-        .signal(Signal::SIGUSR1)
-        .unwrap_or_else(|error| panic!("{error}"));
     let report = subject
-        .report(TIMEOUT)
+        .ask_report(TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}"));
     let expected = format!("OK pid={} ", subject.pid());
     assert!(

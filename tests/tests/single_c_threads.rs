@@ -14,7 +14,6 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tests::image_json::{pstree, vmas, Decoded};
 use tests::{compile_c, Abi, Subject};
 
@@ -105,11 +104,8 @@ fn check_images(decoded: &Decoded, ready: &str) {
 
 /// Asks for the report and checks it is OK for this pid.
 fn expect_ok_report(subject: &Subject) {
-    subject
-        .signal(Signal::SIGUSR1)
-        .unwrap_or_else(|error| panic!("{error}"));
     let report = subject
-        .report(REPORT_TIMEOUT)
+        .ask_report(REPORT_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}"));
     let expected = format!("OK pid={} tids=same ", subject.pid());
     assert!(
@@ -138,11 +134,8 @@ fn threads_selftest_corruption_is_reported() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut subject = start("threads-selftest", &["--selftest-corrupt"]);
-    subject
-        .signal(Signal::SIGUSR1)
-        .unwrap_or_else(|error| panic!("{error}"));
     let report = subject
-        .report(REPORT_TIMEOUT)
+        .ask_report(REPORT_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}"));
     assert!(report.starts_with("FAIL"), "{report}");
     assert!(
