@@ -9,7 +9,8 @@
 //!    `pages-1.img`;
 //! 2. everything else, with [`write_process`]: `inventory.img`,
 //!    `pstree.img`, `ids-PID.img`, `core-TID.img` per thread, `mm-PID.img`,
-//!    `files.img`, `fdinfo-1.img`, `fs-PID.img` and `pipes-data.img`.
+//!    `files.img`, `fdinfo-1.img`, `fs-PID.img`, `pipes-data.img` and, when the
+//!    process holds file locks, `filelocks.img`.
 //!
 //! [`read_process`] reads them all back into a snapshot whose
 //! `memory.pages` lists the pagemap's runs in image order, and returns the
@@ -26,6 +27,7 @@ mod error;
 mod files;
 mod fpu;
 mod fs;
+mod locks;
 mod memory;
 mod task;
 mod thread;
@@ -68,6 +70,7 @@ pub fn write_process(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), Co
     files::write_files(dir, process, tree::OBJECT_ID, &directories)?;
     fs::write_fs(dir, process, cwd_id, root_id)?;
     fs::write_pipe_data(dir, process)?;
+    locks::write_file_locks(dir, &locks::lock_entries(process)?)?;
     log::debug!(
         "pid {}: wrote images of {} threads, {} areas, {} fds",
         process.pid,
@@ -119,6 +122,8 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
     let pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let file_locks = locks::read_file_locks(&dir)?;
+    let file_locks = locks::locks_of(&dir, &file_locks, task.pid, &[task.pid])?;
     let used = used_file_ids(&fds, &memory);
     let files = read_files
         .files
@@ -135,6 +140,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         files,
         fds,
         pipe_data,
+        file_locks,
         cwd: fs.cwd,
         root: fs.root,
         umask: fs.umask,

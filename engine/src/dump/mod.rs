@@ -12,6 +12,7 @@
 mod error;
 mod files;
 mod inside;
+mod locks;
 mod memory;
 mod pages;
 mod process;
@@ -47,6 +48,8 @@ pub struct DumpOptions {
     /// Resources shared with processes outside the dump (`--external`): dumped as the process's
     /// own ends of them, without the data they hold, which belongs to whoever shares them.
     pub external: Vec<External>,
+    /// Dump flock, POSIX and OFD locks instead of refusing them (`--file-locks`).
+    pub file_locks: bool,
 }
 
 /// What a finished dump reports.
@@ -82,6 +85,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     check_external(pid, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
+        file_locks: options.file_locks,
     };
     // Looked for before anything is done to the process, and again once it
     // is frozen, in case it changed in between.
@@ -170,6 +174,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
     let fds = files::collect_fds(pid, &mut table)?;
     let files = table.into_files();
     let pipe_data = files::collect_pipe_data(pid, &files, &fds, allowed)?;
+    let file_locks = locks::collect_locks(pid, &fds)?;
 
     let inside = inside::process_inside(infection)?;
     let threads = collect_threads(infection)?;
@@ -195,6 +200,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
         files,
         fds,
         pipe_data,
+        file_locks,
         cwd: path_string(identity::cwd(pid)?)?,
         root: path_string(identity::root(pid)?)?,
         umask: process::umask(pid)?,

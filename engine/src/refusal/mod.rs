@@ -65,6 +65,8 @@ pub struct Allowances {
     /// Resources shared with processes outside the dump, to be dumped as the process's own
     /// ends of them.
     pub external: BTreeSet<External>,
+    /// flock, POSIX and OFD locks on files the process has open (`--file-locks`).
+    pub file_locks: bool,
 }
 
 impl Allowances {
@@ -97,7 +99,7 @@ pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>
     let open = files::check_files(pid, &mut found)?;
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, &mut found);
-    locks::check_locks(pid, &open, &mut found)?;
+    locks::check_locks(pid, &open, allowed, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;

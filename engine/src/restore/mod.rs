@@ -10,6 +10,7 @@
 mod error;
 mod files;
 mod inherit;
+mod locks;
 mod memory;
 mod pids;
 mod process;
@@ -133,6 +134,7 @@ fn rebuild(
     let exe = (!is_crust_executable(exe)).then_some(exe);
     process::set_mm(&mut leader, &scratch, process, exe)?;
     files::install_fds(&mut leader, &scratch, process, files)?;
+    locks::take_locks(&mut leader, &scratch, process)?;
     process::set_session(&mut leader, process)?;
     process::set_process_state(&mut leader, &scratch, process)?;
 
