@@ -49,7 +49,9 @@ pub enum Command {
         after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
-            # its stdout is a shell's pipe"
+            # its stdout is a shell's pipe\n  \
+            crust dump -t 4242 -D /tmp/ckpt --shell-job   \
+            # a program started from a shell, on its terminal"
     )]
     Dump(DumpArgs),
 
@@ -64,7 +66,9 @@ pub enum Command {
         after_help = "Example:\n  crust restore -D /tmp/ckpt -d\n  \
             crust restore -D /tmp/ckpt; echo \"the process exited with $?\"\n  \
             crust restore -D /tmp/ckpt -d --inherit-fd 'fd[3]:pipe:[81234]' 3>&1 | cat   \
-            # its old stdout pipe is now cat's"
+            # its old stdout pipe is now cat's\n  \
+            crust restore -D /tmp/ckpt --shell-job   \
+            # a shell job, back on this terminal"
     )]
     Restore(RestoreArgs),
 
@@ -133,6 +137,13 @@ pub struct DumpArgs {
     /// belongs to whoever shares it). Restore it with --inherit-fd. Repeatable.
     #[arg(long, value_name = "pipe:[INODE]")]
     pub external: Vec<External>,
+
+    /// Dump a shell job: a process started from a shell on a terminal, in a session (and maybe
+    /// a group) the shell leads, whose terminal is a pseudo-terminal held outside (by a
+    /// terminal emulator, tmux, sshd). The terminal is recorded as external; restore it with
+    /// `crust restore --shell-job` from a terminal.
+    #[arg(short = 'j', long)]
+    pub shell_job: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,6 +161,13 @@ pub struct RestoreArgs {
     /// same access (reading or writing) as the end it replaces. Repeatable.
     #[arg(long, value_name = "fd[K]:pipe:[INODE]")]
     pub inherit_fd: Vec<InheritFd>,
+
+    /// Restore a shell job (dumped with --shell-job) onto crust's terminal: the process joins
+    /// crust's session, leads a process group of its own if it led one, its old terminal is
+    /// replaced by crust's (its stdin, stdout or stderr must be a terminal, crust's
+    /// controlling one), and its group gets the foreground if it had it.
+    #[arg(short = 'j', long)]
+    pub shell_job: bool,
 }
 
 #[derive(Debug, clap::Args)]

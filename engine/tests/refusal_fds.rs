@@ -283,6 +283,7 @@ fn a_pipe_named_external_is_let_through() {
     let pid = child.pid;
     let allowed = Allowances {
         external: [External::Pipe { inode }].into(),
+        shell_job: false,
     };
     let refused: Vec<String> = check_process_with(pid, &allowed)
         .unwrap()

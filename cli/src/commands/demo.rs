@@ -51,6 +51,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         images_dir: images_dir.clone(),
         leave_running: false,
         external: Vec::new(),
+        shell_job: false,
     };
     let summary =
         engine::dump::dump(&options).with_context(|| format!("dump of pid {pid} failed"))?;
@@ -144,6 +145,7 @@ fn restore_detached(images_dir: &Path) -> anyhow::Result<RestoredCounter> {
         images_dir: images_dir.to_path_buf(),
         detach: true,
         inherit_fds: Vec::new(),
+        shell_job: false,
     };
     let outcome = engine::restore::restore(&options)
         .with_context(|| format!("restore from {} failed", images_dir.display()))?;

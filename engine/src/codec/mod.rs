@@ -30,11 +30,13 @@ mod memory;
 mod task;
 mod thread;
 mod tree;
+mod tty;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use error::CodecError;
+pub use tty::write_ttys;
 
 use crate::images::ImageDir;
 use crate::snapshot::{FileSnapshot, ProcessSnapshot, VmaBacking};
@@ -68,6 +70,7 @@ pub fn write_process(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), Co
     files::write_files(dir, process, tree::OBJECT_ID, &directories)?;
     fs::write_fs(dir, process, cwd_id, root_id)?;
     fs::write_pipe_data(dir, process)?;
+    tty::write_ttys(dir, &process.ttys)?;
     log::debug!(
         "pid {}: wrote images of {} threads, {} areas, {} fds",
         process.pid,
@@ -119,6 +122,11 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
     let pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let has_ttys = read_files
+        .files
+        .iter()
+        .any(|f| matches!(f, FileSnapshot::Tty { .. }));
+    let ttys = tty::read_ttys(&dir, has_ttys)?;
     let used = used_file_ids(&fds, &memory);
     let files = read_files
         .files
@@ -149,6 +157,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         child_subreaper: state.child_subreaper,
         exit_signal: state.exit_signal,
         stopped: state.stopped,
+        ttys,
     };
     Ok(ProcessImages {
         process,

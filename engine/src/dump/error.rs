@@ -94,6 +94,18 @@ pub enum DumpError {
         /// The error.
         errno: nix::errno::Errno,
     },
+    /// A request about a pty end failed (`fd` -1: crust's own copy).
+    #[error("pid {pid}: fd {fd}: {what} on its terminal: {errno}")]
+    Terminal {
+        /// The process.
+        pid: i32,
+        /// The fd of the process the request went through.
+        fd: i32,
+        /// The request.
+        what: &'static str,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
     /// Writing the images failed.
     #[error(transparent)]
     Images(#[from] crate::images::ImageError),

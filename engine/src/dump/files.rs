@@ -122,6 +122,10 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                 };
                 table.push(|id| FileSnapshot::Regular { id, file })
             }
+            FdKind::CharDevice { dev, .. } if super::tty::is_pty(dev) => {
+                let tty = super::tty::pty_file(pid, link.fd, dev, &info, flags)?;
+                table.push(|id| FileSnapshot::Tty { id, tty })
+            }
             FdKind::Pipe { inode } => {
                 let pipe_id = u32::try_from(inode).map_err(|_| DumpError::Unsupported {
                     pid: pid.as_raw(),

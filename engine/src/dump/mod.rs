@@ -15,6 +15,7 @@ mod inside;
 mod memory;
 mod pages;
 mod process;
+mod tty;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,6 +48,9 @@ pub struct DumpOptions {
     /// Resources shared with processes outside the dump (`--external`): dumped as the process's
     /// own ends of them, without the data they hold, which belongs to whoever shares them.
     pub external: Vec<External>,
+    /// `--shell-job`: the process may belong to a session and group led from outside and use
+    /// a terminal whose master is outside (recorded as such, replaced at restore).
+    pub shell_job: bool,
 }
 
 /// What a finished dump reports.
@@ -82,6 +86,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     check_external(pid, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
+        shell_job: options.shell_job,
     };
     // Looked for before anything is done to the process, and again once it
     // is frozen, in case it changed in between.
@@ -92,10 +97,12 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     refuse_what_cannot_be_dumped(pid, &allowed)?;
     let dir = ImageDir::create(&options.images_dir)?;
     let mut infection = victim.infect()?;
-    let process = collect(&mut infection, &allowed)?;
+    let mut process = collect(&mut infection, &allowed)?;
     process.validate()?;
 
     let mut parasite = infection.start_parasite()?;
+    // Dropped before the parasite: on error the bytes go back while the process is frozen.
+    let queued = tty::drain_queues(pid, &mut process.ttys, &process.files, &process.fds)?;
     let memory = &process.memory;
     let pages_bytes = pages::drain(&mut parasite, &dir, &memory.pages, &memory.vmas)?;
     crate::codec::write_process(&dir, &process)?;
@@ -107,9 +114,11 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 
     let frozen = frozen_at.elapsed();
     if options.leave_running {
+        queued.put_back()?;
         parasite.cure()?;
     } else {
         parasite.kill()?;
+        queued.forget();
     }
     let threads = process.threads.len();
     Ok(DumpSummary {
@@ -170,6 +179,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
     let fds = files::collect_fds(pid, &mut table)?;
     let files = table.into_files();
     let pipe_data = files::collect_pipe_data(pid, &files, &fds, allowed)?;
+    let ttys = tty::collect_ttys(pid, &stat, &files, &fds)?;
 
     let inside = inside::process_inside(infection)?;
     let threads = collect_threads(infection)?;
@@ -209,6 +219,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
         child_subreaper: inside.child_subreaper,
         exit_signal: libc::SIGCHLD,
         stopped: infection.threads()[0].tracee.group_stop().is_some(),
+        ttys,
     };
     Ok(process)
 }

@@ -18,6 +18,7 @@ mod reason;
 mod sockets;
 mod sysvipc;
 mod task;
+mod tty;
 
 use std::collections::BTreeSet;
 
@@ -65,6 +66,9 @@ pub struct Allowances {
     /// Resources shared with processes outside the dump, to be dumped as the process's own
     /// ends of them.
     pub external: BTreeSet<External>,
+    /// `--shell-job`: the process may run in a session and group led from outside, on a
+    /// terminal whose master is outside (a restore puts crust's terminal in its place).
+    pub shell_job: bool,
 }
 
 impl Allowances {
@@ -89,7 +93,7 @@ pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>
     task::check_threads(pid, &mut found)?;
     task::check_user(pid, &mut found)?;
     task::check_children(pid, &mut found)?;
-    task::check_session(pid, &mut found)?;
+    task::check_session(pid, allowed, &mut found)?;
     task::check_compat(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
 
@@ -98,6 +102,7 @@ pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, &mut found);
     locks::check_locks(pid, &open, &mut found)?;
+    tty::check_ttys(pid, &open, allowed, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;

@@ -114,19 +114,23 @@ pub(super) fn check_children(pid: Pid, found: &mut Findings) -> Result<(), Refus
 }
 
 /// Refuse a session or process group the restore could not recreate (led
-/// by a process outside the dump), and a controlling terminal.
-pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+/// by a process outside the dump), unless it is a shell job. The controlling
+/// terminal is judged with the other terminals (`tty`).
+pub(super) fn check_session(
+    pid: Pid,
+    allowed: &super::Allowances,
+    found: &mut Findings,
+) -> Result<(), RefusalError> {
     let stat = crate::proc::stat::stat(pid).map_err(RefusalError::Task)?;
-    if stat.session != pid {
-        found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
-    } else if stat.pgrp != pid {
-        found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+    if allowed.shell_job {
+        return Ok(());
     }
-    if stat.tty_nr != 0 {
-        found.add(
-            Resource::Task,
-            Reason::ControllingTerminal { tty: stat.tty_nr },
-        );
+    if stat.session != pid {
+        let reason = Reason::ForeignSession { sid: stat.session };
+        found.add_with_option(Resource::Task, reason, "--shell-job");
+    } else if stat.pgrp != pid {
+        let reason = Reason::ForeignGroup { pgid: stat.pgrp };
+        found.add_with_option(Resource::Task, reason, "--shell-job");
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ impl HostFiles {
         process: &ProcessSnapshot,
         pages: &Path,
         inherited: &Inherited,
+        terminals: &super::tty::HostTerminals,
     ) -> Result<HostFiles, RestoreError> {
         let pid = process.pid;
         let floor = process.fds.iter().map(|f| f.fd).max().unwrap_or(0).max(63) + 1;
@@ -75,6 +76,7 @@ impl HostFiles {
                     })?;
                     end
                 }
+                FileSnapshot::Tty { tty, .. } => terminals.file(process, tty)?,
             };
             by_id.insert(file.id(), high(fd)?);
         }

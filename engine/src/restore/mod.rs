@@ -16,6 +16,7 @@ mod process;
 mod remote;
 mod spawn;
 mod thread;
+mod tty;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,9 @@ pub struct RestoreOptions {
     /// crust's own fds that take the place of pipe ends whose other end was outside the
     /// process at dump (`--inherit-fd fd[K]:pipe:[INODE]`).
     pub inherit_fds: Vec<InheritFd>,
+    /// `--shell-job`: a process dumped as a shell job joins crust's session and gets crust's
+    /// terminal in place of its own.
+    pub shell_job: bool,
 }
 
 /// How a restore ended.
@@ -66,7 +70,12 @@ pub enum RestoreOutcome {
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
     crate::privileges::require_checkpoint_restore("restore")?;
     let images = crate::codec::read_process(&options.images_dir)?;
-    let pid = restore_process(&images.process, &images.pages_path, &options.inherit_fds)?;
+    let pid = restore_process(
+        &images.process,
+        &images.pages_path,
+        &options.inherit_fds,
+        options.shell_job,
+    )?;
     if options.detach {
         return Ok(RestoreOutcome::Detached(pid));
     }
@@ -75,21 +84,25 @@ pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError>
 
 /// Recreates `process` (validated first) from its snapshot and its pages
 /// image, with crust's fds `inherit_fds` in place of the pipe ends they name,
-/// and returns once it runs. On error nothing of it is left.
+/// as a shell job on crust's terminal if `shell_job`, and returns once it
+/// runs. On error nothing of it is left.
 pub fn restore_process(
     process: &ProcessSnapshot,
     pages: &Path,
     inherit_fds: &[InheritFd],
+    shell_job: bool,
 ) -> Result<Pid, RestoreError> {
     process.validate()?;
     let inherited = inherit::inherit_fds(process, inherit_fds)?;
+    let terminal = tty::check_shell_job(process, shell_job)?;
     let tids: Vec<i32> = process.threads.iter().map(|t| t.tid).collect();
     pids::wait_until_free(&tids)?;
     log::info!("restoring pid {} ({} threads)", process.pid, tids.len());
 
-    let files = HostFiles::open(process, pages, &inherited)?;
+    let terminals = tty::HostTerminals::open(process, terminal, shell_job)?;
+    let files = HostFiles::open(process, pages, &inherited, &terminals)?;
     let child = Spawned::fork_with_pid(process.pid)?;
-    rebuild(process, &files, &child)?;
+    rebuild(process, &files, &terminals, &child)?;
     files.close();
     Ok(child.release())
 }
@@ -97,6 +110,7 @@ pub fn restore_process(
 fn rebuild(
     process: &ProcessSnapshot,
     files: &HostFiles,
+    terminals: &tty::HostTerminals,
     child: &Spawned,
 ) -> Result<(), RestoreError> {
     let pid = child.pid();
@@ -133,7 +147,12 @@ fn rebuild(
     let exe = (!is_crust_executable(exe)).then_some(exe);
     process::set_mm(&mut leader, &scratch, process, exe)?;
     files::install_fds(&mut leader, &scratch, process, files)?;
-    process::set_session(&mut leader, process)?;
+    if terminals.shell_job() && tty::is_shell_job(process) {
+        tty::join_crusts_session(&mut leader, process)?;
+    } else {
+        process::set_session(&mut leader, process)?;
+        tty::set_controlling_terminal(&mut leader, process)?;
+    }
     process::set_process_state(&mut leader, &scratch, process)?;
 
     let mut threads = vec![leader];
@@ -152,6 +171,7 @@ fn rebuild(
     process::set_final_flags(&mut threads[0], process)?;
     let unmap = [scratch.base, remote::SCRATCH_SIZE, 0, 0, 0, 0];
     threads[0].call("unmap the scratch area", libc::SYS_munmap, unmap)?;
+    terminals.hand_over_terminal(process)?;
     release(threads, process)
 }
 

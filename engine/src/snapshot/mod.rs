@@ -10,6 +10,7 @@ mod files;
 mod memory;
 mod process;
 mod thread;
+pub mod tty;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 pub use memory::{
@@ -20,6 +21,7 @@ pub use process::{
     SIGNAL_COUNT,
 };
 pub use thread::{PendingSignal, RseqRegistration, SigAltStack, ThreadSnapshot};
+pub use tty::{PtyEnd, Termios, TtyFile, TtyInfo, Winsize};
 
 /// A snapshot that is not self-consistent (a hostile or corrupt image).
 #[derive(Debug, thiserror::Error)]

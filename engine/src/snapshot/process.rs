@@ -137,6 +137,8 @@ pub struct ProcessSnapshot {
     /// The process was stopped (SIGSTOP and kin) when dumped, and is
     /// restored stopped: it goes on at SIGCONT.
     pub stopped: bool,
+    /// Pseudo-terminal ends the process's files refer to.
+    pub ttys: Vec<super::TtyInfo>,
 }
 
 impl ProcessSnapshot {
@@ -186,6 +188,7 @@ impl ProcessSnapshot {
             (0..=64).contains(&self.exit_signal),
         )?;
         self.memory.validate(pid)?;
+        super::tty::validate(pid, &self.ttys, &self.files)?;
         self.validate_fds()
     }
 

@@ -123,6 +123,7 @@ pub fn process() -> ProcessSnapshot {
         child_subreaper: true,
         exit_signal: libc::SIGCHLD,
         stopped: false,
+        ttys: Vec::new(),
     }
 }
 
