@@ -301,6 +301,32 @@ mod tests {
     }
 
     #[test]
+    fn shell_job_is_a_flag_of_dump_and_restore() {
+        let dump = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d", "-j"]);
+        assert!(matches!(
+            dump,
+            Ok(Cli {
+                command: Command::Dump(DumpArgs {
+                    shell_job: true,
+                    ..
+                }),
+                ..
+            })
+        ));
+        let restore = Cli::try_parse_from(["crust", "restore", "-D", "d", "--shell-job"]);
+        assert!(matches!(
+            restore,
+            Ok(Cli {
+                command: Command::Restore(RestoreArgs {
+                    shell_job: true,
+                    ..
+                }),
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn the_demo_counter_is_hidden() {
         let help = Cli::command().render_help().to_string();
         assert!(!help.contains("demo-counter"));
