@@ -94,7 +94,17 @@ pub enum DumpError {
         /// The error.
         errno: nix::errno::Errno,
     },
-    /// A request about a pty end failed (`fd` -1: crust's own copy).
+    /// The bytes taken out of a pty could not be put back.
+    #[error("pid {pid}: pty {index}: cannot put its queued bytes back: {errno}")]
+    TerminalQueue {
+        /// The process.
+        pid: i32,
+        /// The pty index.
+        index: u32,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
+    /// A request about a pty end failed.
     #[error("pid {pid}: fd {fd}: {what} on its terminal: {errno}")]
     Terminal {
         /// The process.

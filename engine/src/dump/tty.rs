@@ -266,18 +266,21 @@ pub(crate) fn open_slave(master: std::os::fd::BorrowedFd, locked: bool) -> nix::
 }
 
 impl QueuedTtys {
-    /// Writes every byte back where it was taken from (the process goes on).
+    /// Writes every byte back where it was taken from (the process goes on);
+    /// every pty is tried, the first failure is returned.
     pub fn put_back(mut self) -> Result<(), DumpError> {
         let pid = self.pid;
+        let mut first_error = None;
         for pair in std::mem::take(&mut self.pairs) {
-            pair.put_back().map_err(|errno| DumpError::Terminal {
-                pid: pid.as_raw(),
-                fd: -1,
-                what: "putting the queued bytes back",
-                errno,
-            })?;
+            if let Err(errno) = pair.put_back() {
+                first_error.get_or_insert(DumpError::TerminalQueue {
+                    pid: pid.as_raw(),
+                    index: pair.index,
+                    errno,
+                });
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The process is gone: the bytes need no putting back.
