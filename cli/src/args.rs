@@ -51,7 +51,9 @@ pub enum Command {
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
             # its stdout is a shell's pipe\n  \
-            crust dump -t 4242 -D /tmp/ckpt --file-locks   # it holds a lock on its database"
+            crust dump -t 4242 -D /tmp/ckpt --file-locks   # it holds a lock on its database\n  \
+            crust dump -t 4242 -D /tmp/ckpt --shell-job   \
+            # a program started from a shell, on its terminal"
     )]
     Dump(DumpArgs),
 
@@ -67,7 +69,9 @@ pub enum Command {
         after_help = "Example:\n  crust restore -D /tmp/ckpt -d\n  \
             crust restore -D /tmp/ckpt; echo \"the process exited with $?\"\n  \
             crust restore -D /tmp/ckpt -d --inherit-fd 'fd[3]:pipe:[81234]' 3>&1 | cat   \
-            # its old stdout pipe is now cat's"
+            # its old stdout pipe is now cat's\n  \
+            crust restore -D /tmp/ckpt --shell-job   \
+            # a shell job, back on this terminal"
     )]
     Restore(RestoreArgs),
 
@@ -143,6 +147,12 @@ pub struct DumpArgs {
     /// mandatory locks and lock requests still waiting are refused even with it.
     #[arg(long)]
     pub file_locks: bool,
+    /// Dump a shell job: a process started from a shell on a terminal, in a session (and maybe
+    /// a group) the shell leads, whose terminal is a pseudo-terminal held outside (by a
+    /// terminal emulator, tmux, sshd). The terminal is recorded as external; restore it with
+    /// `crust restore --shell-job` from a terminal.
+    #[arg(short = 'j', long)]
+    pub shell_job: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,6 +170,13 @@ pub struct RestoreArgs {
     /// same access (reading or writing) as the end it replaces. Repeatable.
     #[arg(long, value_name = "fd[K]:pipe:[INODE]")]
     pub inherit_fd: Vec<InheritFd>,
+
+    /// Restore a shell job (dumped with --shell-job) onto crust's terminal: the process joins
+    /// crust's session, leads a process group of its own if it led one, its old terminal is
+    /// replaced by crust's (its stdin, stdout or stderr must be a terminal, crust's
+    /// controlling one), and its group gets the foreground if it had it.
+    #[arg(short = 'j', long)]
+    pub shell_job: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -186,6 +203,11 @@ pub struct CheckArgs {
     /// With -t: check as `crust dump --file-locks` would (held locks are not blockers).
     #[arg(long, requires = "pid")]
     pub file_locks: bool,
+
+    /// With -t: check as `crust dump --shell-job` would (a shell's session, group and
+    /// terminal are not blockers).
+    #[arg(short = 'j', long, requires = "pid")]
+    pub shell_job: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -298,6 +320,32 @@ mod tests {
             assert!(help.contains(&format!("{option} <")), "{help}");
             assert!(help.contains(&format!("{option} '")), "{help}");
         }
+    }
+
+    #[test]
+    fn shell_job_is_a_flag_of_dump_and_restore() {
+        let dump = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d", "-j"]);
+        assert!(matches!(
+            dump,
+            Ok(Cli {
+                command: Command::Dump(DumpArgs {
+                    shell_job: true,
+                    ..
+                }),
+                ..
+            })
+        ));
+        let restore = Cli::try_parse_from(["crust", "restore", "-D", "d", "--shell-job"]);
+        assert!(matches!(
+            restore,
+            Ok(Cli {
+                command: Command::Restore(RestoreArgs {
+                    shell_job: true,
+                    ..
+                }),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod images;
 pub mod kerndat;
 pub mod privileges;
 pub mod proc;
+pub mod pty;
 pub mod refusal;
 pub mod restore;
 pub mod snapshot;

@@ -227,7 +227,7 @@ fn a_session_led_from_outside_is_refused() {
     reap(pid);
     let expected = format!(
         "pid {pid}: process is in the session of pid {sid}: it cannot be recreated without its \
-         leader; start the process with setsid (--shell-job is not available yet)"
+         leader; start the process with setsid, or dump it as a shell job with --shell-job"
     );
     assert!(found.contains(&expected), "{found:?}");
 }

@@ -15,6 +15,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             let allowed = engine::refusal::Allowances {
                 external: args.external.iter().copied().collect(),
                 file_locks: args.file_locks,
+                shell_job: args.shell_job,
             };
             check_process(Pid::from_raw(pid), &allowed)
         }

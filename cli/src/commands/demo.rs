@@ -52,6 +52,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         leave_running: false,
         external: Vec::new(),
         file_locks: false,
+        shell_job: false,
     };
     let summary =
         engine::dump::dump(&options).with_context(|| format!("dump of pid {pid} failed"))?;
@@ -145,6 +146,7 @@ fn restore_detached(images_dir: &Path) -> anyhow::Result<RestoredCounter> {
         images_dir: images_dir.to_path_buf(),
         detach: true,
         inherit_fds: Vec::new(),
+        shell_job: false,
     };
     let outcome = engine::restore::restore(&options)
         .with_context(|| format!("restore from {} failed", images_dir.display()))?;

@@ -17,6 +17,7 @@ pub fn run(args: &DumpArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         leave_running: args.leave_running,
         external: args.external.clone(),
         file_locks: args.file_locks,
+        shell_job: args.shell_job,
     };
     progress.phase(format_args!(
         "dumping pid {} into {}",
@@ -69,6 +70,7 @@ mod tests {
             leave_running: false,
             external: Vec::new(),
             file_locks: false,
+            shell_job: false,
         };
         let summary = DumpSummary {
             processes: 1,

@@ -17,6 +17,7 @@ pub fn run(args: &RestoreArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         images_dir: args.images_dir.clone(),
         detach: args.detach,
         inherit_fds: args.inherit_fd.clone(),
+        shell_job: args.shell_job,
     };
     progress.phase(format_args!("restoring from {}", args.images_dir.display()));
     let outcome = engine::restore::restore(&options)

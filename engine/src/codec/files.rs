@@ -93,6 +93,7 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
             }),
             ..Default::default()
         },
+        FileSnapshot::Tty { id, tty } => super::tty::tty_file_entry(*id, tty),
     }
 }
 
@@ -205,6 +206,7 @@ fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> 
             };
             Ok(FileSnapshot::Pipe { id, pipe })
         }
+        Ok(FdTypes::Tty) => super::tty::read_tty_file(path, &entry),
         _ => Err(bad("is a kind of file crust does not restore")),
     }
 }
@@ -233,6 +235,7 @@ pub(crate) fn read_fds(
         .map(|f| match f {
             FileSnapshot::Regular { id, .. } => (*id, FdTypes::Reg as i32),
             FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
+            FileSnapshot::Tty { id, .. } => (*id, FdTypes::Tty as i32),
         })
         .collect();
     let mut seen = HashSet::new();

@@ -35,11 +35,13 @@ mod memory;
 mod task;
 mod thread;
 mod tree;
+mod tty;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use error::CodecError;
+pub use tty::write_ttys;
 
 use crate::images::ImageDir;
 use crate::snapshot::{FileSnapshot, ProcessSnapshot, TreeSnapshot, VmaBacking, ZombieSnapshot};
@@ -87,6 +89,13 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
         lock_entries.extend(locks::lock_entries(process)?);
     }
     locks::write_file_locks(dir, &lock_entries)?;
+    let mut ttys: Vec<crate::snapshot::TtyInfo> = Vec::new();
+    for tty in tree.processes.iter().flat_map(|p| &p.ttys) {
+        if !ttys.iter().any(|t| t.id == tty.id) {
+            ttys.push(tty.clone());
+        }
+    }
+    tty::write_ttys(dir, &ttys)?;
     Ok(())
 }
 
@@ -125,9 +134,15 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
     let mut pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
     let locks = locks::read_file_locks(&dir)?;
     let pids: Vec<i32> = tasks.iter().map(|task| task.pid).collect();
+    let has_ttys = read_files
+        .files
+        .iter()
+        .any(|f| matches!(f, FileSnapshot::Tty { .. }));
+    let ttys = tty::read_ttys(&dir, has_ttys)?;
     let context = TreeContext {
         read_files: &read_files,
         locks: &locks,
+        ttys: &ttys,
         pids: &pids,
     };
 
@@ -159,6 +174,7 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
 struct TreeContext<'a> {
     read_files: &'a files::ReadFiles,
     locks: &'a [crate::images::file_lock::FileLockEntry],
+    ttys: &'a [crate::snapshot::TtyInfo],
     pids: &'a [i32],
 }
 
@@ -206,6 +222,7 @@ fn read_process(
         .partition(|(id, _)| held.contains(id));
     *pipe_data = others;
 
+    let ttys = ttys_of(&files, context.ttys);
     let process = ProcessSnapshot {
         pid: task.pid,
         ppid: task.ppid,
@@ -232,8 +249,33 @@ fn read_process(
         exit_signal: state.exit_signal,
         stopped: state.stopped,
         shares_fs_with_parent: parent_fs_id == Some(ids.fs_id),
+        ttys,
     };
     Ok((process, pages_path))
+}
+
+/// The pty ends `files` refer to, with the other end of each pair (which a shell job's
+/// terminal lacks).
+fn ttys_of(
+    files: &[FileSnapshot],
+    ttys: &[crate::snapshot::TtyInfo],
+) -> Vec<crate::snapshot::TtyInfo> {
+    let referred: Vec<u32> = files
+        .iter()
+        .filter_map(|f| match f {
+            FileSnapshot::Tty { tty, .. } => Some(tty.info_id),
+            _ => None,
+        })
+        .collect();
+    let indexes: Vec<u32> = ttys
+        .iter()
+        .filter(|t| referred.contains(&t.id))
+        .map(|t| t.index)
+        .collect();
+    ttys.iter()
+        .filter(|t| indexes.contains(&t.index))
+        .cloned()
+        .collect()
 }
 
 /// File ids something other than fs-PID.img refers to: fds, file mappings

@@ -94,6 +94,28 @@ pub enum DumpError {
         /// The error.
         errno: nix::errno::Errno,
     },
+    /// The bytes taken out of a pty could not be put back.
+    #[error("pid {pid}: pty {index}: cannot put its queued bytes back: {errno}")]
+    TerminalQueue {
+        /// The process.
+        pid: i32,
+        /// The pty index.
+        index: u32,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
+    /// A request about a pty end failed.
+    #[error("pid {pid}: fd {fd}: {what} on its terminal: {errno}")]
+    Terminal {
+        /// The process.
+        pid: i32,
+        /// The fd of the process the request went through.
+        fd: i32,
+        /// The request.
+        what: &'static str,
+        /// The error.
+        errno: nix::errno::Errno,
+    },
     /// Writing the images failed.
     #[error(transparent)]
     Images(#[from] crate::images::ImageError),

@@ -66,6 +66,11 @@ impl FileTable {
         id
     }
 
+    /// The descriptions `fds` refer to, by id order.
+    pub fn files_of(&self, fds: &[FdSnapshot]) -> Vec<FileSnapshot> {
+        self.files_with(&fds.iter().map(|fd| fd.file_id).collect())
+    }
+
     /// The descriptions with these ids, by id order.
     pub fn files_with(&self, ids: &std::collections::HashSet<u32>) -> Vec<FileSnapshot> {
         let wanted = |file: &&FileSnapshot| ids.contains(&file.id());
@@ -133,6 +138,10 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                     mode: st.st_mode,
                 };
                 table.push(|id| FileSnapshot::Regular { id, file })
+            }
+            FdKind::CharDevice { dev, .. } if super::tty::is_pty(dev) => {
+                let tty = super::tty::pty_file(pid, link.fd, dev, &info, flags)?;
+                table.push(|id| FileSnapshot::Tty { id, tty })
             }
             FdKind::Pipe { inode } => {
                 let pipe_id = u32::try_from(inode).map_err(|_| DumpError::Unsupported {

@@ -18,6 +18,7 @@ mod memory;
 mod pages;
 mod process;
 mod tree;
+mod tty;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,6 +50,9 @@ pub struct DumpOptions {
     pub external: Vec<External>,
     /// Dump flock, POSIX and OFD locks instead of refusing them (`--file-locks`).
     pub file_locks: bool,
+    /// `--shell-job`: the root may belong to a session and group led from outside and use
+    /// a terminal whose master is outside (recorded as such, replaced at restore).
+    pub shell_job: bool,
 }
 
 /// What a finished dump reports.
@@ -85,6 +89,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
         file_locks: options.file_locks,
+        shell_job: options.shell_job,
     };
     // Looked for before anything is done to the tree, and again once it is
     // frozen, in case it changed in between.
@@ -101,13 +106,22 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 
     let mut shared = TreeShared::default();
     let mut parasites = Vec::with_capacity(frozen.processes.len());
+    // Dropped before the parasites: on error the bytes go back while the tree is frozen.
+    let mut queues = Vec::with_capacity(frozen.processes.len());
     let mut processes = Vec::with_capacity(frozen.processes.len());
     let mut pages_bytes = 0;
     for (index, member) in frozen.processes.into_iter().enumerate() {
         let mut infection = member.victim.infect()?;
-        let process = collect(&mut infection, member.parent, &allowed, &mut shared)?;
+        let mut process = collect(&mut infection, member.parent, &allowed, &mut shared)?;
         process.validate()?;
         let mut parasite = infection.start_parasite()?;
+        let pid = infection_pid(&parasite);
+        queues.push(tty::drain_queues(
+            pid,
+            &mut process.ttys,
+            &process.files,
+            &process.fds,
+        )?);
         let memory = &process.memory;
         let pages_id = pages_id(index);
         pages_bytes += pages::drain(&mut parasite, &dir, pages_id, &memory.pages, &memory.vmas)?;
@@ -127,11 +141,13 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     );
 
     let frozen = frozen_at.elapsed();
-    for parasite in parasites {
+    for (parasite, queued) in parasites.into_iter().zip(queues) {
         if options.leave_running {
+            queued.put_back()?;
             parasite.cure()?;
         } else {
             parasite.kill()?;
+            queued.forget();
         }
     }
     Ok(DumpSummary {
@@ -140,6 +156,10 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         pages_bytes,
         frozen,
     })
+}
+
+fn infection_pid(parasite: &compel::infect::Parasite) -> Pid {
+    parasite.pid()
 }
 
 /// The pages image of the `index`th process of a tree (CRIU numbers them from 1).
@@ -210,6 +230,7 @@ fn collect(
     let fds = files::collect_fds(pid, table)?;
     let pipe_data = files::collect_pipe_data(pid, table, &fds, allowed)?;
     let file_locks = locks::collect_locks(pid, &fds)?;
+    let ttys = tty::collect_ttys(pid, &stat, &table.files_of(&fds), &fds)?;
     let mapped = areas.iter().filter_map(|(_, area)| match area.backing {
         crate::snapshot::VmaBacking::File { file_id } => Some(file_id),
         _ => None,
@@ -262,6 +283,7 @@ fn collect(
         exit_signal: libc::SIGCHLD,
         stopped: infection.threads()[0].tracee.group_stop().is_some(),
         shares_fs_with_parent: parent.is_some_and(|parent| process::shares_fs(parent, pid)),
+        ttys,
     };
     Ok(process)
 }

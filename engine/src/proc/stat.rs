@@ -23,6 +23,8 @@ pub struct Stat {
     pub session: Pid,
     /// Field 7: controlling terminal (device number).
     pub tty_nr: u32,
+    /// Field 8: foreground process group of the controlling terminal (-1: none).
+    pub tpgid: i32,
     /// Field 9: `PF_*` flags.
     pub flags: u32,
     /// Field 20.
@@ -106,6 +108,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, BadLine> {
         pgrp: pid(5)?,
         session: pid(6)?,
         tty_nr: field(7).and_then(|f| dec(f, line, "bad tty_nr"))?,
+        tpgid: field(8).and_then(|f| dec(f, line, "bad tpgid"))?,
         flags: field(9).and_then(|f| dec(f, line, "bad flags"))?,
         num_threads: field(20).and_then(|f| dec(f, line, "bad num_threads"))?,
         start_code: num(26)?,
@@ -145,7 +148,7 @@ mod tests {
             ),
             (8450, 8457, 7150)
         );
-        assert_eq!(stat.tty_nr, 34816);
+        assert_eq!((stat.tty_nr, stat.tpgid), (34816, 8457));
         assert_eq!(stat.flags, 4194304);
         assert!(!stat.is_kernel_thread());
         assert_eq!(stat.num_threads, 1);

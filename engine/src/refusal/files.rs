@@ -144,6 +144,8 @@ pub(super) fn judge_kind(kind: &FdKind, info: &FdInfo, link: &str) -> Option<(St
         FdKind::Pipe { .. } => None,
         FdKind::Socket { .. } => Some((socket_what(None, link), Reason::Socket { family: None })),
         FdKind::CharDevice { dev, .. } if is_harmless_device(*dev) => None,
+        // Judged with the other terminals, once every fd is known.
+        FdKind::CharDevice { dev, .. } if is_pty_end(*dev) => None,
         FdKind::CharDevice { path, dev } => {
             Some((format!("{} (char {dev})", path.display()), Reason::Device))
         }
@@ -169,6 +171,12 @@ pub(super) fn judge_kind(kind: &FdKind, info: &FdInfo, link: &str) -> Option<(St
 /// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`: no state to dump.
 pub(super) fn is_harmless_device(dev: DevId) -> bool {
     dev.major == 1 && matches!(dev.minor, 3 | 5 | 7 | 8 | 9)
+}
+
+/// A pty master (`/dev/ptmx`) or slave (`/dev/pts/N`).
+fn is_pty_end(dev: DevId) -> bool {
+    use crate::snapshot::tty::{is_ptmx, slave_index};
+    is_ptmx(dev.major, dev.minor) || slave_index(dev.major, dev.minor).is_some()
 }
 
 fn anon_plural(anon: &AnonInode) -> &'static str {

@@ -18,6 +18,7 @@ mod reason;
 mod sockets;
 mod sysvipc;
 mod task;
+mod tty;
 
 use std::collections::BTreeSet;
 
@@ -67,6 +68,9 @@ pub struct Allowances {
     pub external: BTreeSet<External>,
     /// flock, POSIX and OFD locks on files the process has open (`--file-locks`).
     pub file_locks: bool,
+    /// `--shell-job`: the root may run in a session and group led from outside, on a
+    /// terminal whose master is outside (a restore puts crust's terminal in its place).
+    pub shell_job: bool,
 }
 
 impl Allowances {
@@ -91,7 +95,11 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
         return Ok(found.refusals);
     }
     let members = crate::proc::tree::walk(root).map_err(RefusalError::Children)?;
-    let tree = Tree { members };
+    let root_group = crate::proc::stat::stat(root).ok().map(|stat| stat.pgrp);
+    let tree = Tree {
+        members,
+        root_group,
+    };
     let mut refusals = Vec::new();
     for member in &tree.members {
         // A zombie below the root is restored as one; it holds nothing to check.
@@ -114,12 +122,18 @@ fn gone(pid: Pid) -> bool {
 /// The processes of the tree being checked.
 pub(crate) struct Tree {
     members: Vec<crate::proc::tree::Member>,
+    root_group: Option<Pid>,
 }
 
 impl Tree {
     /// Whether `pid` is a process of the tree.
     fn contains(&self, pid: Pid) -> bool {
         self.members.iter().any(|m| m.pid == pid)
+    }
+
+    /// The process group of the root.
+    fn root_group(&self) -> Option<Pid> {
+        self.root_group
     }
 
     /// The parent of `pid` in the tree.
@@ -136,7 +150,7 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
 
     task::check_threads(pid, &mut found)?;
     task::check_user(pid, &mut found)?;
-    task::check_session(pid, tree, &mut found)?;
+    task::check_session(pid, tree, allowed, &mut found)?;
     task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
@@ -146,6 +160,7 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, tree, &mut found);
     locks::check_locks(pid, &open, allowed, &mut found)?;
+    tty::check_ttys(pid, &open, allowed, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;

@@ -112,8 +112,20 @@ pub enum Reason {
     SessionNotInherited { sid: Pid, parent: Pid },
     /// The process shares something with its parent as threads do.
     SharedWithParent { what: &'static str, parent: Pid },
-    /// The process has a controlling terminal.
+    /// The process has a controlling terminal that is not a pty it holds both ends of (device
+    /// number as stat shows it).
     ControllingTerminal { tty: u32 },
+    /// A pty master whose slave the process does not hold.
+    PtyMasterAlone { index: u32 },
+    /// A pty slave whose master is outside the process: a shell job's terminal.
+    ExternalTerminal { index: u32 },
+    /// A second pty from outside, besides the shell job's terminal.
+    SecondTerminal { terminal: u32 },
+    /// A pty master whose index the kernel does not show (no `tty-index` in fdinfo).
+    PtyIndexUnknown,
+    /// The process's controlling terminal is a pty it holds both ends of, but it does not lead
+    /// the session that terminal controls.
+    InnerTerminalOfOtherSession { index: u32 },
     /// The process runs 32-bit (ia32) code.
     Compat32,
 }
@@ -141,6 +153,9 @@ impl Reason {
             }
             Self::SharedWithParent { what, parent } => {
                 format!(" shares its {what} with its parent {parent}")
+            }
+            Self::InnerTerminalOfOtherSession { index } => {
+                format!(" has /dev/pts/{index} as its controlling terminal")
             }
             Self::ControllingTerminal { tty } => {
                 format!(
@@ -196,8 +211,8 @@ impl Reason {
             Self::FileLock => "file locks are dumped only with --file-locks".into(),
             Self::LockNotRestorable { why } => format!("{why}, even with --file-locks"),
             Self::ForeignSession { .. } | Self::ForeignGroup { .. } => {
-                "it cannot be recreated without its leader; start the process with setsid \
-                (--shell-job is not available yet)"
+                "it cannot be recreated without its leader; start the process with setsid, or \
+                dump it as a shell job with --shell-job"
                     .into()
             }
             Self::Compat32 => "32-bit tasks are not supported yet".into(),
@@ -207,11 +222,46 @@ impl Reason {
             Self::SharedWithParent { .. } => {
                 "processes sharing state without being threads are not supported yet".into()
             }
+            Self::ControllingTerminal { tty } if is_pty(*tty) => {
+                "its master is outside the process; dump it as a shell job with --shell-job \
+                (restored on crust's terminal)"
+                    .into()
+            }
             Self::ControllingTerminal { .. } => {
-                "terminals are not supported yet (--shell-job is not available yet)".into()
+                "only a pseudo-terminal can be a shell job's terminal; other terminals are not \
+                supported yet"
+                    .into()
+            }
+            Self::PtyMasterAlone { index } => format!(
+                "its slave /dev/pts/{index} is not open in this process, and crust dumps a \
+                pseudo-terminal only with both its ends"
+            ),
+            Self::ExternalTerminal { .. } => {
+                "its master is outside the process; dump it as a shell job with --shell-job \
+                (restored on crust's terminal)"
+                    .into()
+            }
+            Self::SecondTerminal { terminal } => format!(
+                "a shell job is restored on one terminal, and this process's is \
+                /dev/pts/{terminal}"
+            ),
+            Self::PtyIndexUnknown => {
+                "the kernel does not show its pty index (no tty-index in fdinfo)".into()
+            }
+            Self::InnerTerminalOfOtherSession { .. } => {
+                "it does not lead the session that terminal controls, which crust cannot \
+                recreate"
+                    .into()
             }
         }
     }
+}
+
+/// Whether a controlling terminal's device number (stat's `tty_nr`) is a pty slave.
+fn is_pty(tty: u32) -> bool {
+    let major = tty >> 8 & 0xfff;
+    let minor = (tty & 0xff) | (tty >> 12 & 0xfff00);
+    crate::snapshot::tty::slave_index(major, minor).is_some()
 }
 
 impl fmt::Display for Resource {

@@ -114,15 +114,20 @@ fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
 pub(super) fn check_session(
     pid: Pid,
     tree: &Tree,
+    allowed: &super::Allowances,
     found: &mut Findings,
 ) -> Result<(), RefusalError> {
     let stat = crate::proc::stat::stat(pid).map_err(RefusalError::Task)?;
     match tree.parent(pid) {
+        // A shell job's session and group are the shell's: restored into crust's.
+        None if allowed.shell_job => {}
         None if stat.session != pid => {
-            found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
+            let reason = Reason::ForeignSession { sid: stat.session };
+            found.add_with_option(Resource::Task, reason, "--shell-job");
         }
         None if stat.pgrp != pid => {
-            found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+            let reason = Reason::ForeignGroup { pgid: stat.pgrp };
+            found.add_with_option(Resource::Task, reason, "--shell-job");
         }
         None => {}
         Some(parent) => {
@@ -134,16 +139,11 @@ pub(super) fn check_session(
                 found.add(Resource::Task, Reason::SessionNotInherited { sid, parent });
             }
             let pgid = stat.pgrp;
-            if pgid != pid && !tree.contains(pgid) && !orphan_group(pgid, tree) {
+            let shells_group = allowed.shell_job && tree.root_group() == Some(pgid);
+            if pgid != pid && !tree.contains(pgid) && !shells_group && !orphan_group(pgid, tree) {
                 found.add(Resource::Task, Reason::ForeignGroup { pgid });
             }
         }
-    }
-    if stat.tty_nr != 0 {
-        found.add(
-            Resource::Task,
-            Reason::ControllingTerminal { tty: stat.tty_nr },
-        );
     }
     Ok(())
 }

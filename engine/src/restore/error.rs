@@ -20,6 +20,50 @@ pub enum RestoreError {
     /// The images describe something inconsistent.
     #[error(transparent)]
     Invalid(#[from] SnapshotError),
+    /// The images hold a shell job and the restore was not told `--shell-job`.
+    #[error(
+        "pid {pid} was dumped as a shell job ({why}): restore it with --shell-job, from a terminal"
+    )]
+    ShellJobNeeded {
+        /// The process.
+        pid: i32,
+        /// What makes it one.
+        why: String,
+    },
+    /// A shell job's terminal needs crust to run on a terminal of its own.
+    #[error("pid {pid} ran on a terminal, and crust's stdin, stdout and stderr are none that is crust's controlling terminal: run crust restore --shell-job from a terminal")]
+    NotOnTerminal {
+        /// The process.
+        pid: i32,
+    },
+    /// The pty index the process had is held by someone else.
+    #[error("pid {pid}: pty {index} (/dev/pts/{index}) is in use, and crust recreates a pty only at its old index")]
+    PtyIndexTaken {
+        /// The process.
+        pid: i32,
+        /// The index.
+        index: u32,
+    },
+    /// A request about a pty failed.
+    #[error("pid {pid}: pty {index}: {what}: {errno}")]
+    Terminal {
+        /// The process.
+        pid: i32,
+        /// The pty index.
+        index: u32,
+        /// The request.
+        what: &'static str,
+        /// The error.
+        errno: Errno,
+    },
+    /// A tty file names a terminal the images do not describe.
+    #[error("pid {pid}: a file refers to tty {id}, which the images do not describe")]
+    MissingTty {
+        /// The process.
+        pid: i32,
+        /// The tty info id.
+        id: u32,
+    },
     /// A live task holds a pid the restore needs.
     #[error("pid {pid} is in use by {comm:?}")]
     PidInUse {

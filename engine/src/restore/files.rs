@@ -42,6 +42,7 @@ impl HostFiles {
         tree: &TreeSnapshot,
         pages: &[PathBuf],
         inherited: &Inherited,
+        terminals: &super::tty::HostTerminals,
     ) -> Result<HostFiles, RestoreError> {
         let processes = &tree.processes;
         let all_fds = processes.iter().flat_map(|p| &p.fds);
@@ -86,6 +87,7 @@ impl HostFiles {
                         })?;
                         end
                     }
+                    FileSnapshot::Tty { tty, .. } => terminals.file(process, tty)?,
                 };
                 by_id.insert(file.id(), high(fd)?);
             }

@@ -21,6 +21,7 @@ mod remote;
 mod spawn;
 mod thread;
 mod tree;
+mod tty;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,9 @@ pub struct RestoreOptions {
     /// crust's own fds that take the place of pipe ends whose other end was outside the
     /// process at dump (`--inherit-fd fd[K]:pipe:[INODE]`).
     pub inherit_fds: Vec<InheritFd>,
+    /// `--shell-job`: a process dumped as a shell job joins crust's session and gets crust's
+    /// terminal in place of its own.
+    pub shell_job: bool,
 }
 
 /// How a restore ended.
@@ -70,7 +74,12 @@ pub enum RestoreOutcome {
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
     crate::privileges::require_checkpoint_restore("restore")?;
     let images = crate::codec::read_tree(&options.images_dir)?;
-    let pid = restore_tree(&images.tree, &images.pages_paths, &options.inherit_fds)?;
+    let pid = restore_tree(
+        &images.tree,
+        &images.pages_paths,
+        &options.inherit_fds,
+        options.shell_job,
+    )?;
     if options.detach {
         return Ok(RestoreOutcome::Detached(pid));
     }
@@ -85,6 +94,7 @@ pub fn restore_tree(
     tree: &TreeSnapshot,
     pages: &[PathBuf],
     inherit_fds: &[InheritFd],
+    shell_job: bool,
 ) -> Result<Pid, RestoreError> {
     tree.validate()?;
     let root = tree
@@ -94,7 +104,13 @@ pub fn restore_tree(
         return Err(RestoreError::MissingPages { pid: root.pid });
     }
     let inherited = inherit::inherit_fds(tree, inherit_fds)?;
-    let helpers = tree.orphan_groups().into_iter().map(|(pgid, _)| pgid);
+    let terminal = tty::check_shell_job(root, shell_job)?;
+    let outside_group = tree::outside_group(root, shell_job);
+    let helpers = tree
+        .orphan_groups()
+        .into_iter()
+        .map(|(pgid, _)| pgid)
+        .filter(|pgid| Some(*pgid) != outside_group);
     let ids: Vec<i32> = tree.all_ids().into_iter().chain(helpers).collect();
     pids::wait_until_free(&ids)?;
     log::info!(
@@ -108,11 +124,12 @@ pub fn restore_tree(
         tree.zombies.len()
     );
 
-    let files = HostFiles::open(tree, pages, &inherited)?;
+    let terminals = tty::HostTerminals::open(tree, terminal, shell_job)?;
+    let files = HostFiles::open(tree, pages, &inherited, &terminals)?;
     let memories = tree.processes.iter().map(|p| &p.memory);
     let scratch_base = memory::choose_scratch(memories, &current_areas(nix::unistd::getpid())?)
         .ok_or(RestoreError::NoScratchSpace { pid: root.pid })?;
-    let pid = tree::TreeBuilder::new(tree, &files, scratch_base).run()?;
+    let pid = tree::TreeBuilder::new(tree, &files, &terminals, scratch_base).run()?;
     files.close();
     Ok(pid)
 }

@@ -21,6 +21,7 @@ use super::files::HostFiles;
 use super::memory::{self, SharedObjects};
 use super::remote::{bytes_of, RemoteThread, Scratch, SCRATCH_SIZE};
 use super::spawn::Spawned;
+use super::tty::HostTerminals;
 use super::{inherited, process, RestoreError};
 
 /// How long crust waits for a zombie it made to be one.
@@ -51,6 +52,9 @@ struct GroupHelper {
 pub struct TreeBuilder<'a> {
     tree: &'a TreeSnapshot,
     files: &'a HostFiles,
+    terminals: &'a HostTerminals,
+    /// The group of a shell job's root, led from outside: its members stay in crust's.
+    outside_group: Option<i32>,
     scratch_base: u64,
     shared: SharedObjects,
     built: Vec<Built<'a>>,
@@ -64,10 +68,20 @@ pub struct TreeBuilder<'a> {
 impl<'a> TreeBuilder<'a> {
     /// Starts the restore of `tree` whose files crust holds in `files`, with a scratch area
     /// at `scratch_base` in every process.
-    pub fn new(tree: &'a TreeSnapshot, files: &'a HostFiles, scratch_base: u64) -> Self {
+    pub fn new(
+        tree: &'a TreeSnapshot,
+        files: &'a HostFiles,
+        terminals: &'a HostTerminals,
+        scratch_base: u64,
+    ) -> Self {
+        let outside_group = tree
+            .root()
+            .and_then(|root| outside_group(root, terminals.shell_job()));
         TreeBuilder {
             tree,
             files,
+            terminals,
+            outside_group,
             scratch_base,
             shared: SharedObjects::new(),
             built: Vec::new(),
@@ -149,11 +163,19 @@ impl<'a> TreeBuilder<'a> {
         };
         let exe = (!same_exe).then_some(exe);
         process::set_mm(&mut leader, &scratch, process, exe)?;
-        if process.sid == process.pid {
+        // A shell job's root stays in crust's session, on crust's terminal, and leads a
+        // group of its own if it led one.
+        let shell_root =
+            parent.is_none() && self.terminals.shell_job() && super::tty::is_shell_job(process);
+        if shell_root && process.pgid == process.pid {
+            leader.call("start the process group", libc::SYS_setpgid, [0; 6])?;
+        } else if process.sid == process.pid && !shell_root {
             leader.call("start the session", libc::SYS_setsid, [0; 6])?;
         }
-        let orphans = tree.orphan_groups();
-        for (pgid, sid) in orphans.into_iter().filter(|(_, sid)| *sid == process.pid) {
+        let orphans = tree.orphan_groups().into_iter();
+        let outside = self.outside_group;
+        let orphans = orphans.filter(|(pgid, sid)| *sid == process.pid && Some(*pgid) != outside);
+        for (pgid, sid) in orphans {
             let mut forked = fork_child(&mut leader, &scratch, pgid, libc::SIGCHLD, 0)?;
             self.made.push(forked.tid());
             forked.trampoline = scratch.trampoline();
@@ -191,6 +213,7 @@ impl<'a> TreeBuilder<'a> {
         // Nothing of the process may be closed from here on: closing any fd of a file
         // drops the process's POSIX locks on it.
         super::locks::take_locks(&mut leader, &scratch, process)?;
+        super::tty::set_controlling_terminal(&mut leader, process)?;
         let threads = super::finish_process(leader, &scratch, process)?;
         self.built.push(Built { process, threads });
         Ok(())
@@ -240,14 +263,16 @@ impl<'a> TreeBuilder<'a> {
         for leaders_pass in [true, false] {
             for built in &mut self.built {
                 let p = built.process;
-                if p.sid != p.pid && (p.pgid == p.pid) == leaders_pass {
+                let outside = Some(p.pgid) == self.outside_group;
+                if p.sid != p.pid && !outside && (p.pgid == p.pid) == leaders_pass {
                     let args = [0, p.pgid as u64, 0, 0, 0, 0];
                     built.threads[0].call("join the process group", libc::SYS_setpgid, args)?;
                 }
             }
             for unborn in &mut self.unborn {
                 let z = unborn.zombie;
-                if z.sid != z.pid && (z.pgid == z.pid) == leaders_pass {
+                let outside = Some(z.pgid) == self.outside_group;
+                if z.sid != z.pid && !outside && (z.pgid == z.pid) == leaders_pass {
                     let args = [0, z.pgid as u64, 0, 0, 0, 0];
                     unborn
                         .thread
@@ -310,6 +335,10 @@ impl<'a> TreeBuilder<'a> {
             let mut threads = built.threads;
             let unmap = [self.scratch_base, SCRATCH_SIZE, 0, 0, 0, 0];
             threads[0].call("unmap the scratch area", libc::SYS_munmap, unmap)?;
+            if self.built.is_empty() {
+                // The root, let go last: a shell job's gets crust's terminal's foreground.
+                self.terminals.hand_over_terminal(built.process)?;
+            }
             super::release(threads, built.process)?;
         }
         self.made.clear();
@@ -330,6 +359,12 @@ impl Drop for TreeBuilder<'_> {
             let _ = kill(root.pid(), Signal::SIGKILL);
         }
     }
+}
+
+/// The process group a shell job's `root` was in without leading it (the shell's): not
+/// recreated, its members stay in crust's group.
+pub fn outside_group(root: &ProcessSnapshot, shell_job: bool) -> Option<i32> {
+    (shell_job && root.pgid != root.pid).then_some(root.pgid)
 }
 
 /// Forks a child of the process `parent` runs in, with pid `pid` and clone `flags`, and

@@ -41,13 +41,22 @@ pub enum FileSnapshot {
         /// The pipe end.
         pipe: PipeSnapshot,
     },
+    /// An end of a pseudo-terminal.
+    Tty {
+        /// Id fds refer to.
+        id: u32,
+        /// The description.
+        tty: super::TtyFile,
+    },
 }
 
 impl FileSnapshot {
     /// The id fds use to refer to this file.
     pub fn id(&self) -> u32 {
         match self {
-            FileSnapshot::Regular { id, .. } | FileSnapshot::Pipe { id, .. } => *id,
+            FileSnapshot::Regular { id, .. }
+            | FileSnapshot::Pipe { id, .. }
+            | FileSnapshot::Tty { id, .. } => *id,
         }
     }
 }

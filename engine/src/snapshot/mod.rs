@@ -12,6 +12,7 @@ mod memory;
 mod process;
 mod thread;
 mod tree;
+pub mod tty;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 pub use locks::{FileLockKind, FileLockSnapshot};
@@ -24,6 +25,7 @@ pub use process::{
 };
 pub use thread::{PendingSignal, RseqRegistration, SigAltStack, ThreadSnapshot};
 pub use tree::{TreeSnapshot, ZombieSnapshot};
+pub use tty::{PtyEnd, Termios, TtyFile, TtyInfo, Winsize};
 
 /// A snapshot that is not self-consistent (a hostile or corrupt image).
 #[derive(Debug, thiserror::Error)]

@@ -145,6 +145,8 @@ pub struct ProcessSnapshot {
     /// It shares its working directory, root and umask with its parent (clone(2) with
     /// CLONE_FS): a chdir of one is a chdir of the other.
     pub shares_fs_with_parent: bool,
+    /// Pseudo-terminal ends the process's files refer to.
+    pub ttys: Vec<super::TtyInfo>,
 }
 
 impl ProcessSnapshot {
@@ -194,6 +196,7 @@ impl ProcessSnapshot {
             (0..=64).contains(&self.exit_signal),
         )?;
         self.memory.validate(pid)?;
+        super::tty::validate(pid, &self.ttys, &self.files)?;
         self.validate_fds()?;
         self.validate_locks()
     }
