@@ -3,7 +3,7 @@
 //! group and session, the memory the tree holds, and a guard that kills
 //! every process of the tree when a test ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,6 +13,7 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
+use crate::image_json::{pstree, Decoded};
 use crate::watch::{wait_until_gone, WatchError};
 use crate::workload::{pidfd_open, pidfd_send_sigkill};
 
@@ -127,6 +128,15 @@ pub fn places(root: Pid) -> Result<Places, TreeError> {
 
 fn vanished(error: &TreeError) -> bool {
     matches!(error, TreeError::Read { source, .. } if source.raw_os_error() == Some(libc::ENOENT) || source.raw_os_error() == Some(libc::ESRCH))
+}
+
+/// The pids pstree.img saves, from crit's JSON of a dump's images.
+pub fn saved_pids(decoded: &Decoded) -> BTreeSet<Pid> {
+    pstree(decoded)
+        .into_iter()
+        .filter_map(|(pid, _)| i32::try_from(pid).ok())
+        .map(Pid::from_raw)
+        .collect()
 }
 
 /// Resident memory of a set of processes, summed over /proc/PID/smaps_rollup.

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::unistd::Pid;
-use tests::image_json::pstree;
-use tests::tree::{memory, places, wait_all_gone, Memory, Place, Places, TreeGuard};
+use tests::image_json::Decoded;
+use tests::tree::{memory, places, saved_pids, wait_all_gone, Memory, Place, Places, TreeGuard};
 use tests::{crit_decode_dir, dump, Subject};
 
 const SOURCE: &str = include_str!("../workloads/tree.c");
@@ -101,7 +101,9 @@ fn start(tag: &str) -> (Subject, Members) {
 /// The tree under the root, which must stand as tree.c built it.
 fn tree_in_place(members: &Members) -> Places {
     let found = places(members.root).unwrap_or_else(|error| panic!("{error}"));
-    let root_parent = found.get(&members.root).map_or(Pid::from_raw(0), |p| p.ppid);
+    let root_parent = found
+        .get(&members.root)
+        .map_or(Pid::from_raw(0), |p| p.ppid);
     assert_eq!(found, members.expected(root_parent));
     found
 }
@@ -124,16 +126,17 @@ fn tree_memory(tree: &Places, when: &str) -> Memory {
 
 /// Dumps the tree; the images decode with crit and their pstree names
 /// exactly the processes of `tree`.
-fn dump_tree(subject: &Subject, tree: &Places, leave_running: bool) -> tests::image_json::Decoded {
-    let dumped = dump(subject.pid(), subject.images(), leave_running, CRUST_TIMEOUT);
+fn dump_tree(subject: &Subject, tree: &Places, leave_running: bool) -> Decoded {
+    let dumped = dump(
+        subject.pid(),
+        subject.images(),
+        leave_running,
+        CRUST_TIMEOUT,
+    );
     dumped.unwrap_or_else(|error| panic!("{error}"));
     let decoded = crit_decode_dir(subject.images()).unwrap_or_else(|error| panic!("{error}"));
-    let saved: BTreeSet<u64> = pstree(&decoded).iter().map(|(pid, _)| *pid).collect();
-    let wanted: BTreeSet<u64> = tree
-        .keys()
-        .map(|pid| u64::try_from(pid.as_raw()).expect("pid"))
-        .collect();
-    assert_eq!(saved, wanted, "pstree.img against the tree");
+    let wanted: BTreeSet<Pid> = tree.keys().copied().collect();
+    assert_eq!(saved_pids(&decoded), wanted, "pstree.img against the tree");
     decoded
 }
 
@@ -142,10 +145,7 @@ fn expect_ok_report(subject: &Subject) {
         .ask_report(REPORT_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}"));
     let expected = format!("OK pid={} ", subject.pid());
-    assert!(
-        report.starts_with(&expected),
-        "the tree reported: {report}"
-    );
+    assert!(report.starts_with(&expected), "the tree reported: {report}");
 }
 
 /// Restores the tree; it must stand as before, the root's parent aside.
@@ -225,7 +225,11 @@ fn tree_left_running_is_unharmed_and_restores_after_it_ended() {
     guard.watch(before.keys());
 
     let decoded = dump_tree(&subject, &before, true);
-    assert_eq!(tree_in_place(&members), before, "the tree changed at the dump");
+    assert_eq!(
+        tree_in_place(&members),
+        before,
+        "the tree changed at the dump"
+    );
     expect_ok_report(&subject);
     let status = subject
         .reap_original()
