@@ -10,13 +10,15 @@
 //! Needs the crust binary built first: `cargo build --release -p cli`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::unistd::Pid;
 use tests::image_json::Decoded;
 use tests::tree::{memory, places, saved_pids, wait_all_gone, Memory, Place, Places, TreeGuard};
-use tests::{crit_decode_dir, dump, Subject};
+use tests::{compile_c, crit_decode_dir, dump, Abi, Subject};
 
 const SOURCE: &str = include_str!("../workloads/tree.c");
 
@@ -178,6 +180,50 @@ fn tree_reports_ok_without_any_checkpoint() {
         .unwrap_or_else(|error| panic!("{error}"));
     assert!(status.success(), "{status}");
     wait_all_gone(tree.keys(), GONE_TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
+}
+
+/// The checks can fail: with one thing of each kind broken, the report
+/// names every one.
+#[test]
+fn tree_reports_each_broken_thing_in_selftest_mode() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let program = compile_c(SOURCE, Abi::X86_64, &["-O2"]).unwrap_or_else(|e| panic!("{e}"));
+    let build = |dir: &Path| {
+        let mut command = Command::new(&program);
+        command.arg("--selftest-break").arg(dir);
+        command
+    };
+    let mut subject = Subject::start("tree-selftest", build).unwrap_or_else(|e| panic!("{e}"));
+    let members = Members::parse(subject.ready());
+    let mut guard = TreeGuard::new();
+    guard.watch(&[
+        members.root,
+        members.session,
+        members.group,
+        members.grandchild,
+    ]);
+    let report = subject
+        .ask_report(REPORT_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(
+        report.starts_with(&format!("FAIL pid={} ", members.root)),
+        "{report}"
+    );
+    let named = [
+        "big-buffer-word-0",
+        "G-shared-answer=0",
+        "pgid=",
+        "flight-pipe-bytes=50000",
+        "zombie-not-a-zombie-child",
+        "file-offset=",
+        "file-contents",
+    ];
+    for what in named {
+        assert!(report.contains(what), "{what} is not in: {report}");
+    }
+    subject.reap_original().unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

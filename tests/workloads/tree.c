@@ -15,7 +15,7 @@
  * file DIR/shared-offset. S, G and GG write "ready" messages, and later
  * their answers, into the "results" pipe whose read end only R holds.
  *
- * argv[1] is a directory for the file. R prints
+ * Usage: tree [--selftest-break] DIR   (DIR for the file). R prints
  * `ready pid=R z=Z s=S g=G gg=GG` once the tree is built and Z is a zombie.
  * On SIGUSR1, R asks S, G and GG in turn (SIGUSR1 to each, a token in the
  * shared page); each checks its pid, ppid, pgid, sid and the big buffer,
@@ -25,6 +25,12 @@
  * (pid and status), checks the file's offset and contents (one offset for
  * all: every record follows the last), sends SIGUSR2 to end the tree, and
  * prints one line, `OK pid=R ...` or `FAIL pid=R <what>...`, exiting 0 or 1.
+ *
+ * --selftest-break breaks one thing of each kind the checks cover, so the
+ * report must fail and name each: R reaps Z early and steals bytes from the
+ * flight pipe, S opens its own description of the file and writes into the
+ * big buffer, G replaces its shared page with a private one, GG leaves G's
+ * group.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,6 +79,7 @@ static int flight[2];
 static int results[2];
 static sigset_t waited;
 static char failures[1024];
+static int selftest_break;
 
 static void fail(const char *what)
 {
@@ -186,12 +193,23 @@ static void append_record(const char *name, pid_t pid)
 		fail("file-offset-moved-oddly");
 }
 
-/* GG: everything S wrote, in order and no more, then nothing waiting. */
+/*
+ * GG: everything S wrote, in order and no more. S has written its trailer
+ * before GG is asked, so all of it is waiting: read until the pipe is empty.
+ */
 static void check_flight(void)
 {
-	static unsigned char got[PIPE_BYTES + TRAILER_LEN];
-	if (read_all(flight[0], got, sizeof(got))) {
-		fail("flight-pipe-short");
+	static unsigned char got[PIPE_BYTES + TRAILER_LEN + 1];
+	size_t len = 0;
+	ssize_t n;
+	fcntl(flight[0], F_SETFL, O_NONBLOCK);
+	while (len < sizeof(got) &&
+	       ((n = read(flight[0], got + len, sizeof(got) - len)) > 0 || errno == EINTR))
+		len += n > 0 ? (size_t)n : 0;
+	if (len != PIPE_BYTES + TRAILER_LEN) {
+		char what[64];
+		snprintf(what, sizeof(what), "flight-pipe-bytes=%zu", len);
+		fail(what);
 		return;
 	}
 	for (size_t i = 0; i < PIPE_BYTES; i++) {
@@ -204,9 +222,6 @@ static void check_flight(void)
 	}
 	if (memcmp(got + PIPE_BYTES, TRAILER, TRAILER_LEN) != 0)
 		fail("flight-pipe-trailer");
-	fcntl(flight[0], F_SETFL, O_NONBLOCK);
-	if (read(flight[0], got, 1) != -1 || errno != EAGAIN)
-		fail("flight-pipe-extra-bytes");
 }
 
 static void answer(enum member index, const struct identity *me)
@@ -254,6 +269,15 @@ static void run_s(pid_t root)
 		bytes[i] = flight_byte(i);
 	if (write_all(flight[1], bytes, sizeof(bytes)))
 		_exit(5);
+	if (selftest_break) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", data_fd);
+		int own = open(path, O_RDWR);
+		if (own < 0 || dup2(own, data_fd) < 0)
+			_exit(7);
+		close(own);
+		((uint64_t *)big)[0] ^= 1;
+	}
 	serve(M_S, &me);
 	_exit(0);
 }
@@ -261,6 +285,8 @@ static void run_s(pid_t root)
 static void run_gg(pid_t g, pid_t sid)
 {
 	struct identity me = {getpid(), g, g, sid};
+	if (selftest_break && setpgid(0, 0))
+		_exit(7);
 	serve(M_GG, &me);
 	_exit(0);
 }
@@ -278,6 +304,9 @@ static void run_g(pid_t root)
 	if (gg == 0)
 		run_gg(me.pid, root);
 	close(flight[0]);
+	if (selftest_break && mmap(shared, sizeof(*shared), PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != shared)
+		_exit(7);
 	serve(M_G, &me);
 	kill(gg, SIGUSR2);
 	int status;
@@ -432,14 +461,15 @@ static int set_up(const char *dir)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2)
+	selftest_break = argc == 3 && strcmp(argv[1], "--selftest-break") == 0;
+	if (argc != 2 + selftest_break)
 		return 2;
 	sigemptyset(&waited);
 	sigaddset(&waited, SIGUSR1);
 	sigaddset(&waited, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &waited, NULL);
 	struct identity me = {getpid(), 0, getpid(), getpid()};
-	if (set_up(argv[1])) {
+	if (set_up(argv[argc - 1])) {
 		printf("FAIL pid=%d setup: %s\n", me.pid, strerror(errno));
 		return 1;
 	}
@@ -459,7 +489,6 @@ int main(int argc, char **argv)
 		printf("FAIL pid=%d fork: %s\n", me.pid, strerror(errno));
 		return 1;
 	}
-	close(flight[0]);
 	close(flight[1]);
 	close(results[1]);
 
@@ -473,8 +502,13 @@ int main(int argc, char **argv)
 		}
 		pids[index] = pid;
 	}
+	char stolen[TRAILER_LEN];
+	if (selftest_break && read_all(flight[0], stolen, sizeof(stolen)))
+		return 1;
+	close(flight[0]);
 	siginfo_t exited;
-	while (waitid(P_PID, zombie, &exited, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+	int reap = selftest_break ? 0 : WNOWAIT;
+	while (waitid(P_PID, zombie, &exited, WEXITED | reap) < 0 && errno == EINTR)
 		;
 	printf("ready pid=%d z=%d s=%d g=%d gg=%d\n", me.pid, zombie, pids[M_S], pids[M_G],
 	       pids[M_GG]);
