@@ -6,7 +6,8 @@ mod codec_sample;
 use std::path::{Path, PathBuf};
 
 use codec_sample as sample;
-use engine::codec::{read_process, CodecError};
+use codec_sample::read_process;
+use engine::codec::CodecError;
 use engine::images::core::CoreEntry;
 use engine::images::fdinfo::{FdTypes, FdinfoEntry, FileEntry};
 use engine::images::inventory::InventoryEntry;
@@ -136,7 +137,7 @@ fn an_fd_of_an_unknown_file_is_refused() {
 }
 
 #[test]
-fn a_tree_of_two_processes_is_refused() {
+fn a_thread_claimed_by_two_processes_is_refused() {
     let dir = dump_with(
         "err-tree",
         "pstree.img",
@@ -150,7 +151,24 @@ fn a_tree_of_two_processes_is_refused() {
     );
     assert!(matches!(
         read_error(&dir),
-        CodecError::ProcessCount { count: 2, .. }
+        CodecError::DuplicateId {
+            what: "thread id",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_empty_tree_is_refused() {
+    let dir = dump_with(
+        "err-empty",
+        "pstree.img",
+        ImageKind::Pstree,
+        |p: &mut Vec<PstreeEntry>| p.clear(),
+    );
+    assert!(matches!(
+        read_error(&dir),
+        CodecError::ProcessCount { count: 0, .. }
     ));
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use codec_sample as sample;
-use engine::codec::read_process;
+use codec_sample::read_process;
 use proptest::prelude::*;
 
 /// The sample's image files, name and bytes, dumped once.

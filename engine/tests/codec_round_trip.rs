@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use codec_sample as sample;
-use engine::codec::read_process;
+use codec_sample::read_process;
 use engine::images::ImageDir;
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 
 use engine::external::External;
 use engine::proc::status::TaskState;
-use engine::refusal::{check_process, check_process_with, Allowances, Reason};
+use engine::refusal::{check_tree, check_tree_with, Allowances, Reason};
 use refusal_child::{lines, serial, Child, TempDir};
 
 fn inode_of(fd: &impl AsRawFd) -> u64 {
@@ -241,7 +241,7 @@ fn file_reached_through_another_name_is_refused() {
             path.display()
         )]
     );
-    assert_eq!(check_process(pid).unwrap()[0].reason, Reason::Replaced);
+    assert_eq!(check_tree(pid).unwrap()[0].reason, Reason::Replaced);
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn pipe_with_an_end_elsewhere_names_the_holder() {
             with --external pipe:[{inode}]"
         )]
     );
-    assert_eq!(check_process(pid).unwrap()[0].option, Some("--external"));
+    assert_eq!(check_tree(pid).unwrap()[0].option, Some("--external"));
     drop(write);
     assert_eq!(
         lines(pid),
@@ -284,7 +284,7 @@ fn a_pipe_named_external_is_let_through() {
     let allowed = Allowances {
         external: [External::Pipe { inode }].into(),
     };
-    let refused: Vec<String> = check_process_with(pid, &allowed)
+    let refused: Vec<String> = check_tree_with(pid, &allowed)
         .unwrap()
         .iter()
         .map(ToString::to_string)
@@ -357,7 +357,7 @@ fn held_file_locks_are_refused_with_their_option() {
             ),
         ]
     );
-    let refusals = check_process(pid).unwrap();
+    let refusals = check_tree(pid).unwrap();
     assert!(refusals.iter().all(|r| r.option == Some("--file-locks")));
 }
 

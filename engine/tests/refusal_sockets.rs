@@ -10,7 +10,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener, UnixStream};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 
-use engine::refusal::{check_process, Reason, UnixPeer};
+use engine::refusal::{check_tree, Reason, UnixPeer};
 use refusal_child::{lines, serial, Child, TempDir};
 
 fn inode_of(fd: &impl AsRawFd) -> u64 {
@@ -74,7 +74,7 @@ fn connection_to_a_bound_path_names_the_path_and_the_listener() {
              pid {me}: sockets are not supported yet"
         )]
     );
-    let refusal = &check_process(pid).unwrap()[0];
+    let refusal = &check_tree(pid).unwrap()[0];
     let Reason::UnixPeer(UnixPeer::Socket { holders, .. }) = &refusal.reason else {
         panic!("{refusal:?}");
     };

@@ -35,8 +35,13 @@ pub fn describe(options: &DumpOptions, summary: &DumpSummary) -> String {
     } else {
         "killed"
     };
+    let what = if summary.processes == 1 {
+        "the process was"
+    } else {
+        "the tree was"
+    };
     format!(
-        "dumped pid {} into {}: {}, {}, {:.1} MiB of memory, frozen for {} ms; the process was {fate}",
+        "dumped pid {} into {}: {}, {}, {:.1} MiB of memory, frozen for {} ms; {what} {fate}",
         options.pid,
         options.images_dir.display(),
         counted(summary.processes, "process", "processes"),

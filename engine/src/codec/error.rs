@@ -99,13 +99,15 @@ pub enum CodecError {
         expected: usize,
     },
 
-    /// The images hold more or fewer tasks than the one crust restores.
-    #[error("image {path} describes {count} processes; crust restores exactly one")]
+    /// The images hold no task, or more than crust reads.
+    #[error("image {path} describes {count} processes; crust restores 1 to {max}")]
     ProcessCount {
         /// The pstree image.
         path: PathBuf,
         /// Entries found.
         count: usize,
+        /// Most crust reads.
+        max: usize,
     },
 
     /// A memory area's CRIU status bits are unknown, unsupported or contradictory.

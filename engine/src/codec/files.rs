@@ -35,25 +35,33 @@ pub(crate) fn directory_entry(id: u32, path: &str) -> FileEntry {
     }
 }
 
-/// Writes `files.img` (the snapshot's files, then `extra` entries) and
-/// `fdinfo-FILES_ID.img`.
+/// Writes `files.img` (every file of the tree's processes once, then `extra` entries) and
+/// each process's `fdinfo-FILES_ID.img`, FILES_ID given by `files_id(index)`.
 pub(crate) fn write_files(
     dir: &ImageDir,
-    process: &ProcessSnapshot,
-    files_id: u32,
+    processes: &[ProcessSnapshot],
+    files_id: fn(usize) -> u32,
     extra: &[FileEntry],
 ) -> Result<(), CodecError> {
-    let mut entries: Vec<FileEntry> = process.files.iter().map(file_entry).collect();
+    let mut entries: Vec<FileEntry> = Vec::new();
+    let mut written = HashSet::new();
+    for file in processes.iter().flat_map(|p| &p.files) {
+        if written.insert(file.id()) {
+            entries.push(file_entry(file));
+        }
+    }
     entries.extend_from_slice(extra);
     dir.write_entries(ImageName::fixed(ImageKind::Files), &entries)?;
 
     let kinds: HashMap<u32, i32> = entries.iter().map(|e| (e.id, e.r#type)).collect();
-    let fds = process
-        .fds
-        .iter()
-        .map(|fd| fdinfo_entry(process.pid, fd, &kinds))
-        .collect::<Result<Vec<_>, _>>()?;
-    dir.write_entries(ImageName::with_id(ImageKind::Fdinfo, files_id), &fds)?;
+    for (index, process) in processes.iter().enumerate() {
+        let fds = process
+            .fds
+            .iter()
+            .map(|fd| fdinfo_entry(process.pid, fd, &kinds))
+            .collect::<Result<Vec<_>, _>>()?;
+        dir.write_entries(ImageName::with_id(ImageKind::Fdinfo, files_id(index)), &fds)?;
+    }
     Ok(())
 }
 

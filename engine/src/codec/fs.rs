@@ -32,17 +32,26 @@ pub(crate) fn write_fs(
     Ok(())
 }
 
-/// Writes `pipes-data.img`: an entry per pipe, its bytes after it.
-pub(crate) fn write_pipe_data(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), CodecError> {
+/// Writes `pipes-data.img`: an entry per pipe of the tree, its bytes after it.
+pub(crate) fn write_pipe_data(
+    dir: &ImageDir,
+    processes: &[ProcessSnapshot],
+) -> Result<(), CodecError> {
     let mut writer = dir.writer(ImageName::fixed(ImageKind::PipesData))?;
-    for (pipe_id, data) in &process.pipe_data {
-        let entry = PipeDataEntry {
-            pipe_id: *pipe_id,
-            bytes: fit(process.pid, "pipe data length", data.len() as u64)?,
-            size: None,
-        };
-        writer.write_entry(&entry)?;
-        writer.write_payload(data)?;
+    let mut written = HashSet::new();
+    for process in processes {
+        for (pipe_id, data) in &process.pipe_data {
+            if !written.insert(*pipe_id) {
+                continue;
+            }
+            let entry = PipeDataEntry {
+                pipe_id: *pipe_id,
+                bytes: fit(process.pid, "pipe data length", data.len() as u64)?,
+                size: None,
+            };
+            writer.write_entry(&entry)?;
+            writer.write_payload(data)?;
+        }
     }
     writer.finish()?;
     Ok(())
@@ -50,8 +59,6 @@ pub(crate) fn write_pipe_data(dir: &ImageDir, process: &ProcessSnapshot) -> Resu
 
 /// The task's filesystem context read back.
 pub(crate) struct ReadFs {
-    pub cwd_id: u32,
-    pub root_id: u32,
     pub cwd: String,
     pub root: String,
     pub umask: u32,
@@ -67,8 +74,6 @@ pub(crate) fn read_fs(dir: &ImageDir, pid: i32, files: &ReadFiles) -> Result<Rea
         what: "umask",
     })?;
     Ok(ReadFs {
-        cwd_id: entry.cwd_id,
-        root_id: entry.root_id,
         cwd: files.regular(&path, "cwd_id", entry.cwd_id)?.path.clone(),
         root: files.regular(&path, "root_id", entry.root_id)?.path.clone(),
         umask: check_range(&path, "umask", umask, 0..=0o777)?,

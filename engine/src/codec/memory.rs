@@ -74,7 +74,7 @@ fn vma_entry(vma: &VmaSnapshot) -> VmaEntry {
         st::ANON_PRIVATE
     };
     let (status, shmid) = match vma.backing {
-        VmaBacking::Anonymous => (st::AREA_REGULAR | anon, 0),
+        VmaBacking::Anonymous => (st::AREA_REGULAR | anon, vma.shmem_id),
         VmaBacking::Heap => (st::AREA_REGULAR | anon | st::AREA_HEAP, 0),
         VmaBacking::Stack => (st::AREA_REGULAR | anon | st::AREA_STACK, 0),
         VmaBacking::Vdso => (st::AREA_REGULAR | anon | st::AREA_VDSO, 0),
@@ -165,6 +165,10 @@ fn read_vma(path: &Path, v: &VmaEntry) -> Result<VmaSnapshot, CodecError> {
         pgoff: v.pgoff,
         backing: read_backing(path, v)?,
         madvise: v.madv.unwrap_or(0),
+        shmem_id: match v.status & st::ANON_SHARED {
+            0 => 0,
+            _ => v.shmid,
+        },
     })
 }
 
@@ -244,6 +248,7 @@ mod tests {
             pgoff: 0,
             backing,
             madvise: 0,
+            shmem_id: 0,
         }
     }
 

@@ -1,20 +1,23 @@
-//! The image codec: a [`ProcessSnapshot`] written as CRIU 3.17 images, and
+//! The image codec: a [`TreeSnapshot`] written as CRIU 3.17 images, and
 //! read back (bounded, checked) from them.
 //!
-//! A dump writes a process in two parts into one [`ImageDir`]:
+//! A dump writes a tree in two parts into one [`ImageDir`]:
 //!
-//! 1. its memory contents, streamed through
-//!    `dir.pages_writer(pid, PAGES_ID)` ([`PAGES_ID`] is 1, as CRIU numbers
-//!    the first pages image), which writes `pagemap-PID.img` and
-//!    `pages-1.img`;
-//! 2. everything else, with [`write_process`]: `inventory.img`,
-//!    `pstree.img`, `ids-PID.img`, `core-TID.img` per thread, `mm-PID.img`,
-//!    `files.img`, `fdinfo-1.img`, `fs-PID.img` and `pipes-data.img`.
+//! 1. each process's memory contents, streamed through
+//!    `dir.pages_writer(pid, pages_id)` (pages ids numbered from 1 in tree
+//!    order, as CRIU numbers pages images), which writes `pagemap-PID.img`
+//!    and `pages-N.img`;
+//! 2. everything else, with [`write_tree`]: `inventory.img`, `pstree.img`
+//!    (processes, then zombies), and per process `ids-PID.img`,
+//!    `core-TID.img` per thread, `mm-PID.img`, `fdinfo-N.img` and
+//!    `fs-PID.img`; a zombie has only its `core-PID.img` (a dead task with
+//!    its exit code); `files.img` and `pipes-data.img` hold every file and
+//!    pipe of the tree once.
 //!
-//! [`read_process`] reads them all back into a snapshot whose
-//! `memory.pages` lists the pagemap's runs in image order, and returns the
-//! path of the pages file the pagemap names. The snapshot is not yet
-//! validated: restore calls [`ProcessSnapshot::validate`].
+//! [`read_tree`] reads them all back into a tree whose processes'
+//! `memory.pages` list their pagemap's runs in image order, with the paths
+//! of the pages files the pagemaps name. The tree is not yet validated:
+//! restore calls [`TreeSnapshot::validate`].
 //!
 //! Fields CRIU 3.17 lacks go where later CRIU releases put them
 //! (`creds_entry.no_new_privs` = 18, `creds_entry.cap_amb` = 19), or, where
@@ -37,104 +40,153 @@ use std::path::{Path, PathBuf};
 pub use error::CodecError;
 
 use crate::images::ImageDir;
-use crate::snapshot::{FileSnapshot, ProcessSnapshot, VmaBacking};
+use crate::snapshot::{FileSnapshot, ProcessSnapshot, TreeSnapshot, VmaBacking, ZombieSnapshot};
 
-/// Id of the pages image a dump writes a process's memory into, through
-/// `dir.pages_writer(pid, PAGES_ID)`, before calling [`write_process`].
-pub const PAGES_ID: u32 = 1;
-
-/// A process read back from an image directory.
+/// A tree read back from an image directory.
 #[derive(Debug)]
-pub struct ProcessImages {
-    /// The process, not yet validated.
-    pub process: ProcessSnapshot,
-    /// The pages image holding its saved pages, in `process.memory.pages` order.
-    pub pages_path: PathBuf,
+pub struct TreeImages {
+    /// The tree, not yet validated.
+    pub tree: TreeSnapshot,
+    /// For each process of `tree.processes`, in order, the pages image holding its saved
+    /// pages, in `memory.pages` order.
+    pub pages_paths: Vec<PathBuf>,
 }
 
-/// Writes every image of `process` except its pagemap and pages, which the
-/// dump has written through `dir.pages_writer(pid, PAGES_ID)`.
-pub fn write_process(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), CodecError> {
+/// Writes every image of `tree` except the pagemaps and pages, which the
+/// dump has written through `dir.pages_writer(pid, pages_id)`.
+pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError> {
     let layout = fpu::XsaveLayout::this_cpu();
-    let (cwd_id, root_id) = directory_ids(process)?;
-    let directories = [
-        files::directory_entry(cwd_id, &process.cwd),
-        files::directory_entry(root_id, &process.root),
-    ];
-
-    tree::write_tree(dir, process)?;
-    task::write_cores(dir, process, &layout)?;
-    memory::write_mm(dir, process)?;
-    files::write_files(dir, process, tree::OBJECT_ID, &directories)?;
-    fs::write_fs(dir, process, cwd_id, root_id)?;
-    fs::write_pipe_data(dir, process)?;
-    log::debug!(
-        "pid {}: wrote images of {} threads, {} areas, {} fds",
-        process.pid,
-        process.threads.len(),
-        process.memory.vmas.len(),
-        process.fds.len()
-    );
+    let mut next_id = last_file_id(tree);
+    let mut directories = Vec::with_capacity(2 * tree.processes.len());
+    tree::write_tree(dir, tree)?;
+    for process in &tree.processes {
+        let cwd_id = next_file_id(process.pid, &mut next_id)?;
+        let root_id = next_file_id(process.pid, &mut next_id)?;
+        directories.push(files::directory_entry(cwd_id, &process.cwd));
+        directories.push(files::directory_entry(root_id, &process.root));
+        task::write_cores(dir, process, &layout)?;
+        memory::write_mm(dir, process)?;
+        fs::write_fs(dir, process, cwd_id, root_id)?;
+        log::debug!(
+            "pid {}: wrote images of {} threads, {} areas, {} fds",
+            process.pid,
+            process.threads.len(),
+            process.memory.vmas.len(),
+            process.fds.len()
+        );
+    }
+    for zombie in &tree.zombies {
+        task::write_zombie(dir, zombie)?;
+    }
+    files::write_files(dir, &tree.processes, tree::object_id, &directories)?;
+    fs::write_pipe_data(dir, &tree.processes)?;
     Ok(())
 }
 
-/// Ids for the cwd and root entries, past every id the snapshot's files use.
-fn directory_ids(process: &ProcessSnapshot) -> Result<(u32, u32), CodecError> {
-    let last = process
-        .files
+/// The highest file id the tree's files use.
+fn last_file_id(tree: &TreeSnapshot) -> u32 {
+    let ids = tree
+        .processes
         .iter()
-        .map(FileSnapshot::id)
-        .max()
-        .unwrap_or(0);
-    let next = |after: u32| {
-        after.checked_add(1).ok_or(CodecError::Unrepresentable {
-            pid: process.pid,
-            what: "file id",
-            value: after.into(),
-            why: "no id is left for the cwd and root entries",
-        })
-    };
-    let cwd_id = next(last)?;
-    Ok((cwd_id, next(cwd_id)?))
+        .flat_map(|p| p.files.iter().map(FileSnapshot::id));
+    ids.max().unwrap_or(0)
 }
 
-/// Reads the single process stored in `dir`.
-pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
+/// The next free file id, for a directory entry of `pid`.
+fn next_file_id(pid: i32, last: &mut u32) -> Result<u32, CodecError> {
+    *last = last.checked_add(1).ok_or(CodecError::Unrepresentable {
+        pid,
+        what: "file id",
+        value: (*last).into(),
+        why: "no id is left for the cwd and root entries",
+    })?;
+    Ok(*last)
+}
+
+/// Reads the tree stored in `dir`: every process and zombie pstree.img lists.
+pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
     let dir = ImageDir::open(dir)?;
     let layout = fpu::XsaveLayout::this_cpu();
 
     tree::read_inventory(&dir)?;
-    let task = tree::read_pstree(&dir)?;
-    let files_id = tree::read_files_id(&dir, task.pid)?;
-    let (threads, state, no_new_privs) = task::read_cores(&dir, &task, &layout)?;
-    let (mut memory, dumpable) = memory::read_mm(&dir, task.pid)?;
-    let (pages, pages_path) = memory::read_pages(&dir, task.pid)?;
-    memory.pages = pages;
-
+    let tasks = tree::read_pstree(&dir)?;
     let read_files = files::read_files(&dir)?;
-    let fds = files::read_fds(&dir, files_id, &read_files)?;
-    let fs = fs::read_fs(&dir, task.pid, &read_files)?;
     let has_pipes = read_files
         .files
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
-    let pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let mut pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+
+    let mut processes = Vec::new();
+    let mut zombies = Vec::new();
+    let mut pages_paths = Vec::new();
+    for task in tasks {
+        if let Some((wait_status, exit_signal)) = task::read_zombie(&dir, task.pid)? {
+            zombies.push(ZombieSnapshot {
+                pid: task.pid,
+                ppid: task.ppid,
+                pgid: task.pgid,
+                sid: task.sid,
+                wait_status,
+                exit_signal,
+            });
+            continue;
+        }
+        let (process, pages_path) =
+            read_process(&dir, &task, &layout, &read_files, &mut pipe_data)?;
+        processes.push(process);
+        pages_paths.push(pages_path);
+    }
+    let tree = TreeSnapshot { processes, zombies };
+    Ok(TreeImages { tree, pages_paths })
+}
+
+/// Reads one live process of the tree; takes the data of the pipes it holds out of
+/// `pipe_data` (a pipe's data goes with the first process met holding it).
+fn read_process(
+    dir: &ImageDir,
+    task: &tree::TaskIds,
+    layout: &fpu::XsaveLayout,
+    read_files: &files::ReadFiles,
+    pipe_data: &mut Vec<(u32, Vec<u8>)>,
+) -> Result<(ProcessSnapshot, PathBuf), CodecError> {
+    let files_id = tree::read_files_id(dir, task.pid)?;
+    let (threads, state, no_new_privs) = task::read_cores(dir, task, layout)?;
+    let (mut memory, dumpable) = memory::read_mm(dir, task.pid)?;
+    let (pages, pages_path) = memory::read_pages(dir, task.pid)?;
+    memory.pages = pages;
+
+    let fds = files::read_fds(dir, files_id, read_files)?;
+    let fs = fs::read_fs(dir, task.pid, read_files)?;
     let used = used_file_ids(&fds, &memory);
-    let files = read_files
+    let files: Vec<FileSnapshot> = read_files
         .files
-        .into_iter()
-        .filter(|f| used.contains(&f.id()) || (f.id() != fs.cwd_id && f.id() != fs.root_id))
+        .iter()
+        .filter(|f| used.contains(&f.id()))
+        .cloned()
         .collect();
+    let held: HashSet<u32> = files
+        .iter()
+        .filter_map(|f| match f {
+            FileSnapshot::Pipe { pipe, .. } => Some(pipe.pipe_id),
+            _ => None,
+        })
+        .collect();
+    let (own, others): (Vec<_>, Vec<_>) = std::mem::take(pipe_data)
+        .into_iter()
+        .partition(|(id, _)| held.contains(id));
+    *pipe_data = others;
 
     let process = ProcessSnapshot {
         pid: task.pid,
+        ppid: task.ppid,
         pgid: task.pgid,
         sid: task.sid,
         threads,
         memory,
         files,
         fds,
-        pipe_data,
+        pipe_data: own,
         cwd: fs.cwd,
         root: fs.root,
         umask: fs.umask,
@@ -150,10 +202,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         exit_signal: state.exit_signal,
         stopped: state.stopped,
     };
-    Ok(ProcessImages {
-        process,
-        pages_path,
-    })
+    Ok((process, pages_path))
 }
 
 /// File ids something other than fs-PID.img refers to: fds, file mappings

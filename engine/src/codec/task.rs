@@ -15,6 +15,7 @@ use crate::images::timer::{ItimerEntry, PosixTimerEntry, TaskTimersEntry};
 use crate::images::{ImageDir, ImageKind, ImageName};
 use crate::snapshot::{
     ItimerValue, PendingSignal, PosixTimer, ProcessSnapshot, Rlimit, SigAction, ThreadSnapshot,
+    ZombieSnapshot,
 };
 
 /// Number of signals (SIGMAX); CRIU keeps the handlers of all but SIGKILL
@@ -60,6 +61,43 @@ pub(crate) fn write_cores(
         dir.write_one(ImageName::with_id(ImageKind::Core, tid), &core)?;
     }
     Ok(())
+}
+
+/// Writes `core-PID.img` of a zombie: CRIU's dead task, with the status its parent will reap.
+pub(crate) fn write_zombie(dir: &ImageDir, zombie: &ZombieSnapshot) -> Result<(), CodecError> {
+    let pid = zombie.pid;
+    let tc = TaskCoreEntry {
+        task_state: task_state::DEAD,
+        exit_code: zombie.wait_status as u32,
+        comm: String::new(),
+        crust_exit_signal: Some(fit(pid, "exit signal", zombie.exit_signal)?),
+        ..Default::default()
+    };
+    let core = CoreEntry {
+        mtype: March::X86_64 as i32,
+        tc: Some(tc),
+        ..Default::default()
+    };
+    dir.write_one(
+        ImageName::with_id(ImageKind::Core, fit(pid, "pid", pid)?),
+        &core,
+    )?;
+    Ok(())
+}
+
+/// The leader's core of task `pid`, when it is a zombie: its wait status and exit signal.
+pub(crate) fn read_zombie(dir: &ImageDir, pid: i32) -> Result<Option<(i32, i32)>, CodecError> {
+    let name = ImageName::with_id(ImageKind::Core, task_id(pid));
+    let path = dir.file_path(name);
+    let core: CoreEntry = dir.read_one(name)?;
+    let Some(tc) = core.tc.filter(|tc| tc.task_state == task_state::DEAD) else {
+        return Ok(None);
+    };
+    let exit_signal = match tc.crust_exit_signal {
+        Some(signal) => check_range(&path, "exit signal", signal, 1..=64)? as i32,
+        None => SIGCHLD,
+    };
+    Ok(Some((tc.exit_code as i32, exit_signal)))
 }
 
 fn task_core(

@@ -1,69 +1,95 @@
 //! The dump's skeleton: `inventory.img` (format and root ids), `pstree.img`
-//! (the one task and its threads) and `ids-PID.img` (its kernel object ids).
+//! (every task with its parent, group, session and threads) and
+//! `ids-PID.img` (each task's kernel object ids).
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use super::error::{fit, narrow, CodecError};
 use crate::images::core::TaskKobjIdsEntry;
 use crate::images::inventory::{InventoryEntry, Lsmtype, IMAGES_V1_1};
 use crate::images::pstree::PstreeEntry;
 use crate::images::{ImageDir, ImageKind, ImageName};
-use crate::snapshot::ProcessSnapshot;
-
-/// Id of the task's mm, files, fs and sighand objects. CRIU numbers each
-/// kind of object from 1 in the order it meets them; a lone task's are all 1,
-/// and its fd table is `fdinfo-1.img`.
-pub(crate) const OBJECT_ID: u32 = 1;
+use crate::snapshot::TreeSnapshot;
 
 /// Most threads crust reads for one task.
 pub(crate) const MAX_THREADS: usize = 1 << 16;
 
-/// The task as `pstree.img` names it.
+/// Most processes crust reads from one pstree.img.
+pub(crate) const MAX_PROCESSES: usize = 1 << 15;
+
+/// A task as `pstree.img` names it.
 #[derive(Debug)]
 pub(crate) struct TaskIds {
     pub pid: i32,
+    pub ppid: i32,
     pub pgid: i32,
     pub sid: i32,
     /// Thread ids, in image order (the leader first in CRIU's images).
     pub tids: Vec<i32>,
 }
 
-/// Writes inventory.img, pstree.img and ids-PID.img.
-pub(crate) fn write_tree(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), CodecError> {
-    let pid = process.pid;
-    let ids = kobj_ids();
+/// Id of the mm, files, fs and sighand objects of the `index`th process. CRIU numbers each
+/// kind of object from 1 in the order it meets them; no two processes of a crust dump share
+/// one, so the `index`th process's are all `index + 1`, and its fd table is
+/// `fdinfo-<index + 1>.img`.
+pub(crate) fn object_id(index: usize) -> u32 {
+    index as u32 + 1
+}
+
+/// Writes inventory.img, pstree.img (processes, then zombies) and ids-PID.img per process.
+pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError> {
+    let mut pstree = Vec::with_capacity(tree.processes.len() + tree.zombies.len());
+    for (index, process) in tree.processes.iter().enumerate() {
+        let pid = process.pid;
+        let threads = process
+            .threads
+            .iter()
+            .map(|t| fit(pid, "thread id", t.tid))
+            .collect::<Result<_, _>>()?;
+        let entry = PstreeEntry {
+            pid: fit(pid, "pid", pid)?,
+            ppid: fit(pid, "parent pid", process.ppid)?,
+            pgid: fit(pid, "process group", process.pgid)?,
+            sid: fit(pid, "session", process.sid)?,
+            threads,
+        };
+        dir.write_one(
+            ImageName::with_id(ImageKind::Ids, entry.pid),
+            &kobj_ids(index),
+        )?;
+        pstree.push(entry);
+    }
+    for zombie in &tree.zombies {
+        let pid = zombie.pid;
+        pstree.push(PstreeEntry {
+            pid: fit(pid, "pid", pid)?,
+            ppid: fit(pid, "parent pid", zombie.ppid)?,
+            pgid: fit(pid, "process group", zombie.pgid)?,
+            sid: fit(pid, "session", zombie.sid)?,
+            threads: vec![fit(pid, "pid", pid)?],
+        });
+    }
     let inventory = InventoryEntry {
         img_version: IMAGES_V1_1,
         fdinfo_per_id: Some(true),
-        root_ids: Some(ids.clone()),
+        root_ids: Some(kobj_ids(0)),
         ns_per_id: Some(true),
         lsmtype: Some(Lsmtype::NoLsm as i32),
         ..Default::default()
     };
-    let threads = process
-        .threads
-        .iter()
-        .map(|t| fit(pid, "thread id", t.tid))
-        .collect::<Result<_, _>>()?;
-    let pstree = PstreeEntry {
-        pid: fit(pid, "pid", pid)?,
-        ppid: 0,
-        pgid: fit(pid, "process group", process.pgid)?,
-        sid: fit(pid, "session", process.sid)?,
-        threads,
-    };
     dir.write_one(ImageName::fixed(ImageKind::Inventory), &inventory)?;
-    dir.write_one(ImageName::fixed(ImageKind::Pstree), &pstree)?;
-    dir.write_one(ImageName::with_id(ImageKind::Ids, pstree.pid), &ids)?;
+    dir.write_entries(ImageName::fixed(ImageKind::Pstree), &pstree)?;
     Ok(())
 }
 
-fn kobj_ids() -> TaskKobjIdsEntry {
+fn kobj_ids(index: usize) -> TaskKobjIdsEntry {
+    let id = object_id(index);
     TaskKobjIdsEntry {
-        vm_id: OBJECT_ID,
-        files_id: OBJECT_ID,
-        fs_id: OBJECT_ID,
-        sighand_id: OBJECT_ID,
+        vm_id: id,
+        files_id: id,
+        fs_id: id,
+        sighand_id: id,
         ..Default::default()
     }
 }
@@ -90,52 +116,63 @@ pub(crate) fn read_inventory(dir: &ImageDir) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Reads pstree.img, which must describe exactly one task.
-pub(crate) fn read_pstree(dir: &ImageDir) -> Result<TaskIds, CodecError> {
+/// Reads pstree.img: every task, in image order, each pid and tid once.
+pub(crate) fn read_pstree(dir: &ImageDir) -> Result<Vec<TaskIds>, CodecError> {
     let name = ImageName::fixed(ImageKind::Pstree);
     let path = dir.file_path(name);
-    let mut entries: Vec<PstreeEntry> = dir.read_entries(name)?;
-    if entries.len() != 1 {
+    let entries: Vec<PstreeEntry> = dir.read_entries(name)?;
+    if entries.is_empty() || entries.len() > MAX_PROCESSES {
         let count = entries.len();
-        return Err(CodecError::ProcessCount { path, count });
+        let max = MAX_PROCESSES;
+        return Err(CodecError::ProcessCount { path, count, max });
     }
-    let entry = entries.remove(0);
-    let pid: i32 = narrow(&path, "pid", entry.pid)?;
-    if pid <= 0 {
-        return Err(CodecError::OutOfRange {
-            path,
-            what: "pid",
-            value: pid.into(),
-        });
-    }
+    let mut seen = HashSet::new();
+    entries
+        .into_iter()
+        .map(|entry| read_task(&path, entry, &mut seen))
+        .collect()
+}
+
+fn read_task(
+    path: &Path,
+    entry: PstreeEntry,
+    seen: &mut HashSet<i32>,
+) -> Result<TaskIds, CodecError> {
+    let positive = |what, value: i32| {
+        if value > 0 {
+            Ok(value)
+        } else {
+            let path = path.to_path_buf();
+            Err(CodecError::OutOfRange {
+                path,
+                what,
+                value: value.into(),
+            })
+        }
+    };
+    let pid = positive("pid", narrow(path, "pid", entry.pid)?)?;
     if entry.threads.is_empty() {
         let what = "pstree threads";
-        return Err(CodecError::MissingField { path, what });
+        return Err(CodecError::MissingField {
+            path: path.into(),
+            what,
+        });
     }
     if entry.threads.len() > MAX_THREADS {
         return Err(CodecError::BadLength {
-            path,
+            path: path.into(),
             what: "pstree threads",
             found: entry.threads.len(),
             expected: MAX_THREADS,
         });
     }
-    let mut seen = HashSet::new();
     let mut tids = Vec::with_capacity(entry.threads.len());
     for &tid in &entry.threads {
-        let tid: i32 = narrow(&path, "thread id", tid)?;
-        if tid <= 0 {
-            let value = tid.into();
-            return Err(CodecError::OutOfRange {
-                path,
-                what: "thread id",
-                value,
-            });
-        }
+        let tid = positive("thread id", narrow(path, "thread id", tid)?)?;
         if !seen.insert(tid) {
             let id = u64::from(tid.unsigned_abs());
             return Err(CodecError::DuplicateId {
-                path,
+                path: path.into(),
                 what: "thread id",
                 id,
             });
@@ -144,8 +181,9 @@ pub(crate) fn read_pstree(dir: &ImageDir) -> Result<TaskIds, CodecError> {
     }
     Ok(TaskIds {
         pid,
-        pgid: narrow(&path, "pgid", entry.pgid)?,
-        sid: narrow(&path, "sid", entry.sid)?,
+        ppid: narrow(path, "ppid", entry.ppid)?,
+        pgid: narrow(path, "pgid", entry.pgid)?,
+        sid: narrow(path, "sid", entry.sid)?,
         tids,
     })
 }

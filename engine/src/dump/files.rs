@@ -19,11 +19,16 @@ use super::DumpError;
 /// Character devices crust reopens by path: null, zero, full, random, urandom.
 const REOPENABLE_DEVICES: [(u64, u64); 5] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9)];
 
-/// The open file descriptions of a process, each with its id.
+/// The open file descriptions of a tree of processes, each with its id: one
+/// description held by several processes (inherited across fork) has one id.
 #[derive(Debug, Default)]
 pub struct FileTable {
     files: Vec<FileSnapshot>,
     by_path: HashMap<(String, u32), u32>,
+    /// Every fd described so far, with its link text, to find shared descriptions.
+    described: Vec<(Pid, RawFd, String, u32)>,
+    /// Pipes whose data was saved already (from the first process met holding them).
+    pipes_read: Vec<u32>,
 }
 
 impl FileTable {
@@ -61,9 +66,20 @@ impl FileTable {
         id
     }
 
-    /// Every description, by id order.
-    pub fn into_files(self) -> Vec<FileSnapshot> {
-        self.files
+    /// The descriptions with these ids, by id order.
+    pub fn files_with(&self, ids: &std::collections::HashSet<u32>) -> Vec<FileSnapshot> {
+        let wanted = |file: &&FileSnapshot| ids.contains(&file.id());
+        self.files.iter().filter(wanted).cloned().collect()
+    }
+
+    /// The id of a description already described, that `fd` of `pid` (with link text
+    /// `target`) refers to too.
+    fn shared_id(&self, pid: Pid, fd: RawFd, target: &str) -> Option<u32> {
+        self.described
+            .iter()
+            .filter(|(_, _, seen, _)| seen == target)
+            .find(|(other, other_fd, _, _)| same_description(*other, *other_fd, pid, fd))
+            .map(|(_, _, _, id)| *id)
     }
 }
 
@@ -76,19 +92,15 @@ fn path_text(path: &Path) -> Result<String, DumpError> {
 }
 
 /// The fd table of `pid`: each fd gets the id of its description. Fds that
-/// share a description (dup, fork) share an id, found with kcmp(2).
+/// share a description (dup, fork, within the process or across the tree)
+/// share an id, found with kcmp(2).
 pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, DumpError> {
     let mut slots = Vec::new();
-    let mut seen: Vec<(RawFd, u32)> = Vec::new();
     for link in fds(pid)? {
         let info = fdinfo(pid, link.fd)?;
         let cloexec = info.flags.contains(OFlag::O_CLOEXEC);
         let flags = (info.flags & !OFlag::O_CLOEXEC).bits() as u32;
-        if let Some(id) = seen
-            .iter()
-            .find(|(fd, _)| same_description(pid, *fd, link.fd))
-            .map(|(_, id)| *id)
-        {
+        if let Some(id) = table.shared_id(pid, link.fd, &link.target) {
             slots.push(FdSnapshot {
                 fd: link.fd,
                 file_id: id,
@@ -142,7 +154,9 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                 })
             }
         };
-        seen.push((link.fd, id));
+        table
+            .described
+            .push((pid, link.fd, link.target.clone(), id));
         slots.push(FdSnapshot {
             fd: link.fd,
             file_id: id,
@@ -152,27 +166,27 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
     Ok(slots)
 }
 
-/// Whether two fds of `pid` refer to one open file description.
-fn same_description(pid: Pid, a: RawFd, b: RawFd) -> bool {
+/// Whether fd `a` of `pid_a` and fd `b` of `pid_b` refer to one open file description.
+fn same_description(pid_a: Pid, a: RawFd, pid_b: Pid, b: RawFd) -> bool {
     const KCMP_FILE: libc::c_int = 0;
-    let raw = pid.as_raw();
+    let (pid_a, pid_b) = (pid_a.as_raw(), pid_b.as_raw());
     // SAFETY: kcmp takes plain integers and reads no memory of ours.
-    let rc = unsafe { libc::syscall(libc::SYS_kcmp, raw, raw, KCMP_FILE, a, b) };
+    let rc = unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a, b) };
     rc == 0
 }
 
-/// The bytes sitting in each pipe of the process but the external ones, read
-/// without taking them out: the read end is borrowed with pidfd_getfd and
-/// duplicated with tee(2).
+/// The bytes sitting in each pipe of the process but the external ones and
+/// those an earlier process of the tree holds too, read without taking them
+/// out: the read end is borrowed with pidfd_getfd and duplicated with tee(2).
 pub fn collect_pipe_data(
     pid: Pid,
-    files: &[FileSnapshot],
+    table: &mut FileTable,
     fds: &[FdSnapshot],
     allowed: &Allowances,
 ) -> Result<Vec<(u32, Vec<u8>)>, DumpError> {
     let mut data = Vec::new();
-    let mut done = Vec::new();
-    for file in files {
+    let done = &mut table.pipes_read;
+    for file in &table.files {
         let FileSnapshot::Pipe { id, pipe } = file else {
             continue;
         };

@@ -101,6 +101,10 @@ fn to_snapshot(
         pgoff: vma.offset / crate::snapshot::PAGE_SIZE,
         backing,
         madvise: advice(vma.flags),
+        shmem_id: match vma.kind {
+            VmaKind::SharedAnonymous => vma.inode,
+            _ => 0,
+        },
     }))
 }
 
@@ -150,10 +154,19 @@ pub fn mm_fields(stat: &Stat, brk: u64) -> MmFields {
     }
 }
 
+/// Shared anonymous objects whose pages an earlier process of the tree saved, by shmem id,
+/// with the part of the object (first page, pages) that process maps.
+pub type SavedShmem = std::collections::HashMap<u64, (u64, u64)>;
+
 /// The runs of pages to save, in address order: populated anonymous pages
 /// that are not the zero page, and copied-on-write pages of private file
-/// mappings.
-pub fn page_runs(pid: Pid, areas: &[(Vma, VmaSnapshot)]) -> Result<Vec<PageRun>, DumpError> {
+/// mappings. A shared anonymous object's pages are saved once in a tree, by
+/// the first process met that maps it; the others must map the same part.
+pub fn page_runs(
+    pid: Pid,
+    areas: &[(Vma, VmaSnapshot)],
+    saved_shmem: &mut SavedShmem,
+) -> Result<Vec<PageRun>, DumpError> {
     let zero_pfn = crate::proc::pagemap::zero_page_pfn()?;
     let mut pagemap = Pagemap::open(pid)?;
     let mut runs: Vec<PageRun> = Vec::new();
@@ -162,6 +175,22 @@ pub fn page_runs(pid: Pid, areas: &[(Vma, VmaSnapshot)]) -> Result<Vec<PageRun>,
             continue;
         }
         if area.is_shared() && area.backing == VmaBacking::Anonymous {
+            let part = (area.pgoff, area.len() / crate::snapshot::PAGE_SIZE);
+            match saved_shmem.insert(area.shmem_id, part) {
+                Some(saved) if saved == part => continue,
+                Some(_) => {
+                    let what = format!(
+                        "{:#x}-{:#x} maps another part of a shared anonymous object than \
+                         another process of the tree does",
+                        area.start, area.end
+                    );
+                    return Err(DumpError::Unsupported {
+                        pid: pid.as_raw(),
+                        what,
+                    });
+                }
+                None => {}
+            }
             for run in shmem_runs(pid, vma)? {
                 push_run(&mut runs, run);
             }

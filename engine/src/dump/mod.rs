@@ -1,12 +1,13 @@
-//! Dump: freeze a process, collect its state, write CRIU images.
+//! Dump: freeze a tree of processes, collect its state, write CRIU images.
 //!
-//! The steps, in order: seize every thread (the process is frozen from here
-//! on), look for anything that cannot be dumped and refuse before writing
-//! anything, infect it, collect its state from /proc, ptrace and remote
-//! syscalls, drain its pages through the parasite into the pages image,
-//! write the other images and commit them, then kill the process while it is
+//! The steps, in order: look for anything that cannot be dumped and refuse
+//! before touching anything; seize every thread of every process, top down
+//! (the tree is frozen from here on) and look again; then, process by
+//! process, infect it, collect its state from /proc, ptrace and remote
+//! syscalls and drain its pages through the parasite into its pages image;
+//! write the other images and commit them, then kill the tree while it is
 //! still frozen (or cure it and let it run with `--leave-running`). Any error
-//! before the commit cures the process, which carries on untouched, and
+//! before the commit cures every process, which carries on untouched, and
 //! removes the half-written images.
 
 mod error;
@@ -15,25 +16,23 @@ mod inside;
 mod memory;
 mod pages;
 mod process;
+mod tree;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use compel::infect::{Infection, Victim};
+use compel::infect::Infection;
 use nix::unistd::Pid;
 
 use crate::external::External;
 use crate::images::ImageDir;
 use crate::proc::identity;
 use crate::refusal::Allowances;
-use crate::snapshot::{MemorySnapshot, ProcessSnapshot, ThreadSnapshot};
+use crate::snapshot::{MemorySnapshot, ProcessSnapshot, ThreadSnapshot, TreeSnapshot};
 
 use files::FileTable;
 
 pub use error::DumpError;
-
-/// The pages image id a dump writes (pages-1.img).
-pub const PAGES_ID: u32 = 1;
 
 /// What `crust dump` was asked to do.
 #[derive(Debug, Clone)]
@@ -77,47 +76,78 @@ pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 }
 
 fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
-    let pid = options.pid;
-    check_target(pid)?;
-    check_external(pid, &options.external)?;
+    let root = options.pid;
+    check_target(root)?;
+    check_external(root, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
     };
-    // Looked for before anything is done to the process, and again once it
-    // is frozen, in case it changed in between.
-    refuse_what_cannot_be_dumped(pid, &allowed)?;
-    let victim = Victim::seize(pid)?;
+    // Looked for before anything is done to the tree, and again once it is
+    // frozen, in case it changed in between.
+    refuse_what_cannot_be_dumped(root, &allowed)?;
+    let frozen = tree::freeze(root)?;
     let frozen_at = Instant::now();
-    log::info!("pid {pid}: frozen ({} threads)", victim.threads().len());
-    refuse_what_cannot_be_dumped(pid, &allowed)?;
+    log::info!(
+        "pid {root}: tree frozen ({} processes, {} zombies)",
+        frozen.processes.len(),
+        frozen.zombies.len()
+    );
+    refuse_what_cannot_be_dumped(root, &allowed)?;
     let dir = ImageDir::create(&options.images_dir)?;
-    let mut infection = victim.infect()?;
-    let process = collect(&mut infection, &allowed)?;
-    process.validate()?;
 
-    let mut parasite = infection.start_parasite()?;
-    let memory = &process.memory;
-    let pages_bytes = pages::drain(&mut parasite, &dir, &memory.pages, &memory.vmas)?;
-    crate::codec::write_process(&dir, &process)?;
+    let mut shared = TreeShared::default();
+    let mut parasites = Vec::with_capacity(frozen.processes.len());
+    let mut processes = Vec::with_capacity(frozen.processes.len());
+    let mut pages_bytes = 0;
+    for (index, member) in frozen.processes.into_iter().enumerate() {
+        let mut infection = member.victim.infect()?;
+        let process = collect(&mut infection, member.parent, &allowed, &mut shared)?;
+        process.validate()?;
+        let mut parasite = infection.start_parasite()?;
+        let memory = &process.memory;
+        let pages_id = pages_id(index);
+        pages_bytes += pages::drain(&mut parasite, &dir, pages_id, &memory.pages, &memory.vmas)?;
+        processes.push(process);
+        parasites.push(parasite);
+    }
+    let tree = TreeSnapshot {
+        processes,
+        zombies: frozen.zombies,
+    };
+    tree.validate()?;
+    crate::codec::write_tree(&dir, &tree)?;
     dir.commit()?;
     log::info!(
-        "pid {pid}: images written to {}",
+        "pid {root}: images written to {}",
         options.images_dir.display()
     );
 
     let frozen = frozen_at.elapsed();
-    if options.leave_running {
-        parasite.cure()?;
-    } else {
-        parasite.kill()?;
+    for parasite in parasites {
+        if options.leave_running {
+            parasite.cure()?;
+        } else {
+            parasite.kill()?;
+        }
     }
-    let threads = process.threads.len();
     Ok(DumpSummary {
-        processes: 1,
-        threads,
+        processes: tree.processes.len(),
+        threads: tree.processes.iter().map(|p| p.threads.len()).sum(),
         pages_bytes,
         frozen,
     })
+}
+
+/// The pages image of the `index`th process of a tree (CRIU numbers them from 1).
+pub fn pages_id(index: usize) -> u32 {
+    index as u32 + 1
+}
+
+/// What the processes of one tree share, gathered as each is collected.
+#[derive(Default)]
+struct TreeShared {
+    files: FileTable,
+    shmem: memory::SavedShmem,
 }
 
 /// Refuses pids crust must never touch, before anything is done to them.
@@ -148,28 +178,43 @@ fn check_external(pid: Pid, external: &[External]) -> Result<(), DumpError> {
     }
 }
 
-/// Every blocker at once, while the process is frozen and untouched.
+/// Every blocker of the tree at once, while it is frozen and untouched.
 fn refuse_what_cannot_be_dumped(pid: Pid, allowed: &Allowances) -> Result<(), DumpError> {
-    let refusals = crate::refusal::check_process_with(pid, allowed)?;
+    let refusals = crate::refusal::check_tree_with(pid, allowed)?;
     if refusals.is_empty() {
         return Ok(());
     }
     Err(DumpError::Refused(refusals))
 }
 
-/// Collects the whole snapshot but the pages' contents (and the data of external pipes).
-fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSnapshot, DumpError> {
+/// Collects the whole snapshot of one process of the tree but the pages' contents (and the
+/// data of external pipes, and of pipes an earlier process holds too).
+fn collect(
+    infection: &mut Infection,
+    parent: Option<Pid>,
+    allowed: &Allowances,
+    shared: &mut TreeShared,
+) -> Result<ProcessSnapshot, DumpError> {
     let pid = infection.pid();
     let stat = crate::proc::stat::stat(pid)?;
     let status = crate::proc::status::status(pid)?;
-    let mut table = FileTable::default();
+    let table = &mut shared.files;
 
-    let areas = memory::collect_areas(pid, &mut table, infection.area_range())?;
-    let runs = memory::page_runs(pid, &areas)?;
+    let areas = memory::collect_areas(pid, table, infection.area_range())?;
+    let runs = memory::page_runs(pid, &areas, &mut shared.shmem)?;
     let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
-    let fds = files::collect_fds(pid, &mut table)?;
-    let files = table.into_files();
-    let pipe_data = files::collect_pipe_data(pid, &files, &fds, allowed)?;
+    let fds = files::collect_fds(pid, table)?;
+    let pipe_data = files::collect_pipe_data(pid, table, &fds, allowed)?;
+    let mapped = areas.iter().filter_map(|(_, area)| match area.backing {
+        crate::snapshot::VmaBacking::File { file_id } => Some(file_id),
+        _ => None,
+    });
+    let used = fds
+        .iter()
+        .map(|fd| fd.file_id)
+        .chain(mapped)
+        .chain([exe_file_id]);
+    let files = table.files_with(&used.collect());
 
     let inside = inside::process_inside(infection)?;
     let threads = collect_threads(infection)?;
@@ -188,6 +233,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
     };
     let process = ProcessSnapshot {
         pid: pid.as_raw(),
+        ppid: parent.map_or(0, Pid::as_raw),
         pgid: stat.pgrp.as_raw(),
         sid: stat.session.as_raw(),
         threads,

@@ -1,7 +1,7 @@
 //! Pages: drained from the process into the pages image.
 //!
 //! The parasite vmsplice()s the pages into a pipe inside the process and
-//! crust splice()s them from the pipe to the end of `pages-1.img`: the bytes
+//! crust splice()s them from the pipe to the end of its `pages-N.img`: the bytes
 //! never pass through crust's own memory, and crust's memory use does not
 //! grow with the process's. vmsplice cannot read an area the process itself
 //! may not read (PROT_NONE, write-only); such pages are read through
@@ -16,7 +16,7 @@ use compel::infect::{DrainSink, PageRange, Parasite};
 use crate::images::{ImageDir, PagesWriter, PAGE_SIZE};
 use crate::snapshot::{PageRun, VmaSnapshot};
 
-use super::{DumpError, PAGES_ID};
+use super::DumpError;
 
 /// The longest run the pagemap can describe in one entry.
 const MAX_RUN_PAGES: u64 = u32::MAX as u64;
@@ -32,16 +32,17 @@ struct Piece {
     readable: bool,
 }
 
-/// Moves every run's pages into the pages image and its pagemap; returns the
-/// bytes written.
+/// Moves every run's pages into pages image `pages_id` and the process's pagemap; returns
+/// the bytes written.
 pub fn drain(
     parasite: &mut Parasite,
     dir: &ImageDir,
+    pages_id: u32,
     runs: &[PageRun],
     vmas: &[VmaSnapshot],
 ) -> Result<u64, DumpError> {
     let pid = parasite.pid().as_raw();
-    let mut writer = dir.pages_writer(pid as u32, PAGES_ID)?;
+    let mut writer = dir.pages_writer(pid as u32, pages_id)?;
     let pieces = pieces(runs, vmas);
     for group in pieces.chunk_by(|a, b| a.readable == b.readable) {
         if group[0].readable {
@@ -154,6 +155,7 @@ mod tests {
             pgoff: 0,
             backing: VmaBacking::Anonymous,
             madvise: 0,
+            shmem_id: 0,
         }
     }
 

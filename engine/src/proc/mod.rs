@@ -29,6 +29,7 @@ pub mod status;
 pub mod sysvipc;
 pub mod task;
 pub mod timers;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 

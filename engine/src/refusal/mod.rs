@@ -1,6 +1,6 @@
 //! What crust will not dump yet, found before anything is written.
 //!
-//! [`check_process`] reads one process (all its threads) from /proc and returns every blocker,
+//! [`check_tree`] reads a process, its descendants and all their threads from /proc and returns every blocker,
 //! each a [`Refusal`] whose `Display` is one line naming the pid, the resource and the reason:
 //!
 //! ```text
@@ -74,13 +74,64 @@ impl Allowances {
     }
 }
 
-/// Every reason crust cannot dump `pid` (all its threads). Empty: crust can dump it.
-pub fn check_process(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
-    check_process_with(pid, &Allowances::default())
+/// Every reason crust cannot dump the tree under `root` (every descendant, with all their
+/// threads), parents before children, so that one look tells the whole story. Empty: crust
+/// can dump it. A descendant that exits meanwhile is skipped.
+pub fn check_tree(root: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    check_tree_with(root, &Allowances::default())
 }
 
-/// [`check_process`], with what `allowed` names let through.
-pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, RefusalError> {
+/// [`check_tree`], with what `allowed` names let through.
+pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, RefusalError> {
+    // crust itself, a kernel thread or a zombie is refused alone, tree unread.
+    let mut found = Findings::new(root);
+    if !task::check_identity(root, &mut found)? {
+        return Ok(found.refusals);
+    }
+    let members = crate::proc::tree::walk(root).map_err(RefusalError::Children)?;
+    let tree = Tree { members };
+    let mut refusals = Vec::new();
+    for member in &tree.members {
+        // A zombie below the root is restored as one; it holds nothing to check.
+        if member.zombie && member.parent.is_some() {
+            continue;
+        }
+        match check_member(member.pid, allowed, &tree) {
+            Ok(found) => refusals.extend(found),
+            Err(_) if member.parent.is_some() && gone(member.pid) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(refusals)
+}
+
+fn gone(pid: Pid) -> bool {
+    !crate::proc::proc_path(pid, "stat").exists()
+}
+
+/// The processes of the tree being checked.
+pub(crate) struct Tree {
+    members: Vec<crate::proc::tree::Member>,
+}
+
+impl Tree {
+    /// Whether `pid` is a process of the tree.
+    fn contains(&self, pid: Pid) -> bool {
+        self.members.iter().any(|m| m.pid == pid)
+    }
+
+    /// Whether `pid` is a live (not zombie) process of the tree.
+    fn has_live(&self, pid: Pid) -> bool {
+        self.members.iter().any(|m| m.pid == pid && !m.zombie)
+    }
+
+    /// The parent of `pid` in the tree.
+    fn parent(&self, pid: Pid) -> Option<Pid> {
+        self.members.iter().find(|m| m.pid == pid)?.parent
+    }
+}
+
+fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refusal>, RefusalError> {
     let mut found = Findings::new(pid);
     if !task::check_identity(pid, &mut found)? {
         return Ok(found.refusals);
@@ -88,44 +139,20 @@ pub fn check_process_with(pid: Pid, allowed: &Allowances) -> Result<Vec<Refusal>
 
     task::check_threads(pid, &mut found)?;
     task::check_user(pid, &mut found)?;
-    task::check_children(pid, &mut found)?;
-    task::check_session(pid, &mut found)?;
+    task::check_session(pid, tree, &mut found)?;
+    task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;
     task::check_namespaces(pid, &mut found)?;
 
     files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, &mut found)?;
     sockets::check_sockets(pid, &open, &mut found);
-    pipes::check_pipes(pid, &open, allowed, &mut found);
+    pipes::check_pipes(pid, &open, allowed, tree, &mut found);
     locks::check_locks(pid, &open, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;
     Ok(found.refusals)
-}
-
-/// Every reason crust cannot dump the tree under `pid`: the blockers of
-/// `pid` and of each of its descendants, parents before children, so that
-/// one look tells the whole story. A descendant that exits meanwhile is
-/// skipped.
-pub fn check_tree(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
-    let mut refusals = check_process(pid)?;
-    let mut queue = std::collections::VecDeque::from([pid]);
-    let mut seen = std::collections::HashSet::from([pid]);
-    while let Some(parent) = queue.pop_front() {
-        let Ok(children) = crate::proc::task::children(parent) else {
-            continue;
-        };
-        for child in children.into_iter().filter(|child| seen.insert(*child)) {
-            match check_process(child) {
-                Ok(found) => refusals.extend(found),
-                Err(_) if !crate::proc::proc_path(child, "stat").exists() => continue,
-                Err(error) => return Err(error),
-            }
-            queue.push_back(child);
-        }
-    }
-    Ok(refusals)
 }
 
 /// The refusals found so far for one process.

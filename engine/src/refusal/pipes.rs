@@ -8,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 use super::files::OpenFd;
-use super::{Allowances, Findings, Reason, Resource};
+use super::{Allowances, Findings, Reason, Resource, Tree};
 use crate::proc::fd::FdKind;
 
 /// The ends of one pipe that the process holds.
@@ -23,8 +23,15 @@ struct Ends {
 const EXTERNAL_OPTION: &str = "--external";
 
 /// Check every pipe of the process but those `allowed` names external; other processes
-/// holding it are found by scanning `/proc/*/fd`.
-pub(super) fn check_pipes(pid: Pid, open: &[OpenFd], allowed: &Allowances, found: &mut Findings) {
+/// holding it are found by scanning `/proc/*/fd`. A pipe other processes of the tree hold
+/// too is dumped with them, whichever ends each holds.
+pub(super) fn check_pipes(
+    pid: Pid,
+    open: &[OpenFd],
+    allowed: &Allowances,
+    tree: &Tree,
+    found: &mut Findings,
+) {
     let mut pipes = group_ends(open);
     pipes.retain(|inode, _| !allowed.external_pipe(*inode));
     if pipes.is_empty() {
@@ -33,7 +40,15 @@ pub(super) fn check_pipes(pid: Pid, open: &[OpenFd], allowed: &Allowances, found
     let holders = other_holders(pid, &pipes);
     let mut refused = Vec::new();
     for (inode, ends) in &pipes {
-        if let Some(reason) = judge_pipe(*inode, ends, holders.get(inode).copied()) {
+        let others = holders.get(inode).map(Vec::as_slice).unwrap_or_default();
+        let outside = others
+            .iter()
+            .copied()
+            .find(|holder| !tree.contains(*holder));
+        if outside.is_none() && !others.is_empty() {
+            continue;
+        }
+        if let Some(reason) = judge_pipe(*inode, ends, outside) {
             refused.extend(ends.fds.iter().map(|fd| (*fd, *inode, reason.clone())));
         }
     }
@@ -75,14 +90,19 @@ fn judge_pipe(inode: u64, ends: &Ends, other_holder: Option<Pid>) -> Option<Reas
     })
 }
 
-/// For each pipe inode, one other process that has it open.
-fn other_holders(pid: Pid, pipes: &BTreeMap<u64, Ends>) -> BTreeMap<u64, Pid> {
+/// For each pipe inode, the other processes that have it open.
+fn other_holders(pid: Pid, pipes: &BTreeMap<u64, Ends>) -> BTreeMap<u64, Vec<Pid>> {
     let inodes = pipes.keys().copied().collect();
     crate::proc::holders::pipe_holders(&inodes)
         .into_iter()
-        .filter_map(|(inode, holders)| {
-            let other = holders.into_iter().find(|holder| holder.pid != pid)?;
-            Some((inode, other.pid))
+        .map(|(inode, holders)| {
+            let mut others: Vec<Pid> = holders
+                .into_iter()
+                .map(|holder| holder.pid)
+                .filter(|holder| *holder != pid)
+                .collect();
+            others.dedup();
+            (inode, others)
         })
         .collect()
 }

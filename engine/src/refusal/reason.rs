@@ -36,8 +36,6 @@ pub enum Resource {
     Fd(RawFd, String),
     /// A range of memory, and what it maps (`maps /dev/dri/card0 (char 226:0)`).
     Range(u64, u64, String),
-    /// A child process.
-    Child(Pid),
     /// The working directory, by its path.
     Cwd(String),
     /// The root directory, by its path.
@@ -73,8 +71,6 @@ pub enum Reason {
     SeccompFilter { filters: u32 },
     /// crust is not root and the process belongs to another user.
     OtherUser { uid: u32, crust_uid: u32 },
-    /// The process has a child process; only a single process is dumped.
-    ChildProcess,
     /// A namespace differs from crust's own.
     ForeignNamespace { inode: u64, crust_inode: u64 },
     /// A socket.
@@ -110,6 +106,12 @@ pub enum Reason {
     ForeignSession { sid: Pid },
     /// The process's group is led by a process outside the dump.
     ForeignGroup { pgid: Pid },
+    /// The process's group leader, of the tree, has exited (it is a zombie).
+    GroupLeaderExited { pgid: Pid },
+    /// The process is in a session it does not lead and its parent is not in.
+    SessionNotInherited { sid: Pid, parent: Pid },
+    /// The process shares something with its parent as threads do.
+    SharedWithParent { what: &'static str, parent: Pid },
     /// The process has a controlling terminal.
     ControllingTerminal { tty: u32 },
     /// The process runs 32-bit (ia32) code.
@@ -127,7 +129,6 @@ impl Reason {
             Self::SeccompFilter { filters: 1 } => " has a seccomp filter".into(),
             Self::SeccompFilter { filters } => format!(" has {filters} seccomp filters"),
             Self::OtherUser { uid, .. } => format!(" belongs to uid {uid}"),
-            Self::ChildProcess => " is a process of its own".into(),
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
@@ -135,6 +136,15 @@ impl Reason {
             Self::Compat32 => " runs 32-bit (ia32) code".into(),
             Self::UnixPeer(peer) => format!(" {peer}"),
             Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
+            Self::GroupLeaderExited { pgid } => {
+                format!(" is in the process group of pid {pgid}, which has exited")
+            }
+            Self::SessionNotInherited { sid, parent } => {
+                format!(" is in the session of pid {sid}, and its parent {parent} is not")
+            }
+            Self::SharedWithParent { what, parent } => {
+                format!(" shares its {what} with its parent {parent}")
+            }
             Self::ControllingTerminal { tty } => {
                 format!(
                     " has a controlling terminal (device {}:{})",
@@ -159,10 +169,6 @@ impl Reason {
                     "crust runs as uid {crust_uid}, not root, and dumps only its own user's \
                     processes"
                 )
-            }
-            Self::ChildProcess => {
-                "process trees are not supported yet: crust dumps one process with its threads"
-                    .into()
             }
             Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
             Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
@@ -197,6 +203,15 @@ impl Reason {
                     .into()
             }
             Self::Compat32 => "32-bit tasks are not supported yet".into(),
+            Self::GroupLeaderExited { .. } => {
+                "process groups whose leader has exited are not supported yet".into()
+            }
+            Self::SessionNotInherited { .. } => {
+                "a restore can give a process only its parent's session or one it leads".into()
+            }
+            Self::SharedWithParent { .. } => {
+                "processes sharing state without being threads are not supported yet".into()
+            }
             Self::ControllingTerminal { .. } => {
                 "terminals are not supported yet (--shell-job is not available yet)".into()
             }
@@ -211,7 +226,6 @@ impl fmt::Display for Resource {
             Self::Thread(tid) => write!(f, "thread {tid}"),
             Self::Fd(fd, what) => write!(f, "fd {fd} is {what}"),
             Self::Range(start, end, what) => write!(f, "{start:#x}-{end:#x} {what}"),
-            Self::Child(pid) => write!(f, "child {pid}"),
             Self::Cwd(path) => write!(f, "working directory {path}"),
             Self::Root(path) => write!(f, "root directory {path}"),
             Self::Namespace(kind) => write!(f, "{kind} namespace"),

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use nix::unistd::Pid;
 
-use super::{vanished, Findings, Reason, RefusalError, Resource};
+use super::{vanished, Findings, Reason, RefusalError, Resource, Tree};
 use crate::proc::ns::{ns_inode, NsKind};
 use crate::proc::stat::stat;
 use crate::proc::status::{status, thread_status, SeccompMode, Status, TaskState};
-use crate::proc::task::{children, tasks};
+use crate::proc::task::tasks;
 
 /// Refuse crust itself, kernel threads and zombies; false when nothing else can be checked.
 pub(super) fn check_identity(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
@@ -105,22 +105,42 @@ fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
     })
 }
 
-/// Refuse every child process: crust dumps one process with its threads.
-pub(super) fn check_children(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
-    for child in children(pid).map_err(RefusalError::Children)? {
-        found.add(Resource::Child(child), Reason::ChildProcess);
-    }
-    Ok(())
-}
-
-/// Refuse a session or process group the restore could not recreate (led
-/// by a process outside the dump), and a controlling terminal.
-pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+/// Refuse a session or process group the restore could not recreate, and a controlling
+/// terminal. The root of the tree must lead its session and group (their leaders would
+/// otherwise be outside the dump); every other process either leads its session or shares
+/// its parent's (a restore can only give it a session by inheritance), and its group is led
+/// by a live process of the tree.
+pub(super) fn check_session(
+    pid: Pid,
+    tree: &Tree,
+    found: &mut Findings,
+) -> Result<(), RefusalError> {
     let stat = crate::proc::stat::stat(pid).map_err(RefusalError::Task)?;
-    if stat.session != pid {
-        found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
-    } else if stat.pgrp != pid {
-        found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+    match tree.parent(pid) {
+        None if stat.session != pid => {
+            found.add(Resource::Task, Reason::ForeignSession { sid: stat.session });
+        }
+        None if stat.pgrp != pid => {
+            found.add(Resource::Task, Reason::ForeignGroup { pgid: stat.pgrp });
+        }
+        None => {}
+        Some(parent) => {
+            let parent_sid = crate::proc::stat::stat(parent)
+                .map_err(RefusalError::Task)?
+                .session;
+            if stat.session != pid && stat.session != parent_sid {
+                let sid = stat.session;
+                found.add(Resource::Task, Reason::SessionNotInherited { sid, parent });
+            }
+            if stat.pgrp != pid && !tree.has_live(stat.pgrp) {
+                let pgid = stat.pgrp;
+                let reason = match tree.contains(pgid) {
+                    true => Reason::GroupLeaderExited { pgid },
+                    false => Reason::ForeignGroup { pgid },
+                };
+                found.add(Resource::Task, reason);
+            }
+        }
     }
     if stat.tty_nr != 0 {
         found.add(
@@ -129,6 +149,30 @@ pub(super) fn check_session(pid: Pid, found: &mut Findings) -> Result<(), Refusa
         );
     }
     Ok(())
+}
+
+/// Refuse a process that shares its fd table, filesystem information or memory with its
+/// parent (clone(2) with CLONE_FILES, CLONE_FS or CLONE_VM but not CLONE_THREAD, vfork).
+pub(super) fn check_sharing(pid: Pid, tree: &Tree, found: &mut Findings) {
+    const KCMP_VM: i32 = 1;
+    const KCMP_FILES: i32 = 2;
+    const KCMP_FS: i32 = 3;
+    let Some(parent) = tree.parent(pid) else {
+        return;
+    };
+    let shared = [
+        (KCMP_VM, "memory"),
+        (KCMP_FILES, "fd table"),
+        (KCMP_FS, "working directory, root and umask"),
+    ];
+    for (kind, what) in shared {
+        // SAFETY: kcmp takes plain integers and reads no memory of ours.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_kcmp, parent.as_raw(), pid.as_raw(), kind, 0, 0) };
+        if rc == 0 {
+            found.add(Resource::Task, Reason::SharedWithParent { what, parent });
+        }
+    }
 }
 
 /// Refuse a task running 32-bit code: its executable is an ELF32 file.

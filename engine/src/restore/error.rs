@@ -62,6 +62,42 @@ pub enum RestoreError {
         /// The remote syscall's error.
         source: Box<compel::remote::RemoteError>,
     },
+    /// The images give a process no pages image.
+    #[error("pid {pid}: the images name no pages image for it")]
+    MissingPages {
+        /// The process.
+        pid: i32,
+    },
+    /// crust holds no working or root directory for a process.
+    #[error("pid {pid}: its working and root directories were not opened")]
+    MissingDirectories {
+        /// The process.
+        pid: i32,
+    },
+    /// A zombie's parent is not among the processes built.
+    #[error("pid {pid}: zombie without a restored parent")]
+    MissingParent {
+        /// The zombie.
+        pid: i32,
+    },
+    /// A zombie crust made did not end in time.
+    #[error("pid {pid}: made to end as a zombie, it is not one after {waited:?}")]
+    ZombieNotDead {
+        /// The zombie-to-be.
+        pid: i32,
+        /// How long crust waited.
+        waited: Duration,
+    },
+    /// Comparing or writing a child's pages against those it inherited failed.
+    #[error("pid {pid}: pages at {addr:#x} inherited from its parent: {source}")]
+    InheritedPages {
+        /// The process.
+        pid: i32,
+        /// Address of the chunk.
+        addr: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// No address is free for the scratch area.
     #[error("pid {pid}: no free address range for the restore's scratch area")]
     NoScratchSpace {

@@ -1,16 +1,18 @@
 //! Files: opened by crust before the fork, so the restored task inherits
 //! them, then moved to their fd numbers inside the task.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::PathBuf;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{lseek, pipe2, write, Whence};
 
-use crate::snapshot::{FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile, VmaBacking};
+use crate::snapshot::{
+    FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile, TreeSnapshot, VmaBacking,
+};
 
 use super::inherit::Inherited;
 use super::remote::RemoteThread;
@@ -19,122 +21,131 @@ use super::RestoreError;
 /// Flags that make sense only when a file is created, never when reopened.
 const CREATION_FLAGS: i32 = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY;
 
-/// Everything the restored task will inherit from crust: one fd per file
-/// description, plus the pages image and the directories.
+/// Everything the restored tree will inherit from crust: one fd per file
+/// description, plus each process's pages image and directories. The root
+/// inherits them all from crust, and each child from its parent.
 #[derive(Debug)]
 pub struct HostFiles {
     by_id: HashMap<u32, OwnedFd>,
-    /// The pages image.
-    pub pages: OwnedFd,
-    /// The working directory (O_PATH).
-    pub cwd: OwnedFd,
-    /// The root directory (O_PATH).
-    pub root: OwnedFd,
+    /// Each process's pages image, by pid.
+    pages: HashMap<i32, OwnedFd>,
+    /// Each process's working and root directories (O_PATH), by pid.
+    dirs: HashMap<i32, (OwnedFd, OwnedFd)>,
     keep: Vec<OwnedFd>,
 }
 
 impl HostFiles {
-    /// Opens every file of `process` at fd numbers above any it uses; the pipe ends
-    /// `inherited` names are crust's own fds.
+    /// Opens every file of the tree at fd numbers above any its processes use; the pipe
+    /// ends `inherited` names are crust's own fds. `pages[i]` is the pages image of
+    /// `tree.processes[i]`.
     pub fn open(
-        process: &ProcessSnapshot,
-        pages: &Path,
+        tree: &TreeSnapshot,
+        pages: &[PathBuf],
         inherited: &Inherited,
     ) -> Result<HostFiles, RestoreError> {
-        let pid = process.pid;
-        let floor = process.fds.iter().map(|f| f.fd).max().unwrap_or(0).max(63) + 1;
-        raise_fd_limit(floor, process.files.len())?;
+        let processes = &tree.processes;
+        let all_fds = processes.iter().flat_map(|p| &p.fds);
+        let floor = all_fds.map(|f| f.fd).max().unwrap_or(0).max(63) + 1;
+        let files_count: usize = processes.iter().map(|p| p.files.len()).sum();
+        raise_fd_limit(floor, files_count + 3 * processes.len())?;
         let high = |fd: OwnedFd| move_above(fd, floor);
-        let mapped: Vec<u32> = process
-            .memory
-            .vmas
+        let mapped: HashSet<u32> = processes
             .iter()
+            .flat_map(|p| &p.memory.vmas)
             .filter_map(|v| match v.backing {
                 VmaBacking::File { file_id } => Some(file_id),
                 _ => None,
             })
             .collect();
+        let pipe_data: Vec<&(u32, Vec<u8>)> = processes.iter().flat_map(|p| &p.pipe_data).collect();
 
         let mut by_id = HashMap::new();
         let mut keep = Vec::new();
         let mut pipes: HashMap<u32, (OwnedFd, OwnedFd)> = HashMap::new();
-        for file in &process.files {
-            let fd = match file {
-                FileSnapshot::Regular { file, id } => open_regular(pid, file, mapped.contains(id))?,
-                FileSnapshot::Pipe { pipe, id } => {
-                    let end = match inherited.fd_for(*id) {
-                        Some(fd) => take_inherited(pid, fd)?,
-                        None => new_pipe_end(process, &mut pipes, pipe)?,
-                    };
-                    set_status_flags(&end, pipe.flags).map_err(|errno| {
-                        RestoreError::FileFlags {
-                            pid,
-                            id: *id,
-                            errno,
-                        }
-                    })?;
-                    end
+        for process in processes {
+            let pid = process.pid;
+            for file in &process.files {
+                if by_id.contains_key(&file.id()) {
+                    continue;
                 }
-            };
-            by_id.insert(file.id(), high(fd)?);
+                let fd = match file {
+                    FileSnapshot::Regular { file, id } => {
+                        open_regular(pid, file, mapped.contains(id))?
+                    }
+                    FileSnapshot::Pipe { pipe, id } => {
+                        let end = match inherited.fd_for(*id) {
+                            Some(fd) if pid == processes[0].pid => take_inherited(pid, fd)?,
+                            _ => new_pipe_end(pid, &pipe_data, &mut pipes, pipe)?,
+                        };
+                        set_status_flags(&end, pipe.flags).map_err(|errno| {
+                            RestoreError::FileFlags {
+                                pid,
+                                id: *id,
+                                errno,
+                            }
+                        })?;
+                        end
+                    }
+                };
+                by_id.insert(file.id(), high(fd)?);
+            }
         }
         keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
 
-        let open_path = |path: &str, flags: OFlag| -> Result<OwnedFd, RestoreError> {
-            let fd = nix::fcntl::open(
-                path,
-                flags | OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|errno| RestoreError::OpenFile {
-                pid,
-                path: path.into(),
-                source: errno.into(),
-            })?;
-            // SAFETY: open(2) just returned this fd, owned by nobody else.
-            high(unsafe { OwnedFd::from_raw_fd(fd) })
-        };
-        let pages = high(
-            crate::images::open_image_file(pages)
-                .map_err(|e| RestoreError::Images(e.into()))?
-                .into(),
-        )?;
-        let directory = |which, path: &str| {
-            open_path(path, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|error| match error {
-                RestoreError::OpenFile { source, .. } => RestoreError::OpenDirectory {
-                    pid,
-                    which,
-                    path: path.into(),
-                    source,
-                },
-                other => other,
-            })
-        };
-        let cwd = directory("working directory", &process.cwd)?;
-        let root = directory("root directory", &process.root)?;
+        let mut pages_fds = HashMap::new();
+        let mut dirs = HashMap::new();
+        for (process, pages) in processes.iter().zip(pages) {
+            let pid = process.pid;
+            let fd = crate::images::open_image_file(pages)
+                .map_err(|e| RestoreError::Images(e.into()))?;
+            pages_fds.insert(pid, high(fd.into())?);
+            let cwd = open_directory(pid, "working directory", &process.cwd)?;
+            let root = open_directory(pid, "root directory", &process.root)?;
+            dirs.insert(pid, (high(cwd)?, high(root)?));
+        }
         Ok(HostFiles {
             by_id,
-            pages,
-            cwd,
-            root,
+            pages: pages_fds,
+            dirs,
             keep,
         })
     }
 
-    /// The pages image's fd (valid in the restored task too).
-    pub fn pages_fd(&self) -> RawFd {
-        self.pages.as_raw_fd()
+    /// The fd (valid in the restored processes too) of the pages image of `pid`.
+    pub fn pages_fd(&self, pid: i32) -> Option<RawFd> {
+        self.pages.get(&pid).map(AsRawFd::as_raw_fd)
     }
 
-    /// The fd (valid in the restored task too) of file `id`.
+    /// The fds of the working and root directories of `pid`.
+    fn dirs_of(&self, pid: i32) -> Option<(RawFd, RawFd)> {
+        let (cwd, root) = self.dirs.get(&pid)?;
+        Some((cwd.as_raw_fd(), root.as_raw_fd()))
+    }
+
+    /// The fd (valid in the restored processes too) of file `id`.
     pub fn fd_of(&self, id: u32) -> Option<RawFd> {
         self.by_id.get(&id).map(AsRawFd::as_raw_fd)
     }
 
-    /// Closes crust's copies once the task has its own.
+    /// Closes crust's copies once the processes have their own.
     pub fn close(self) {
         drop(self.keep);
     }
+}
+
+/// A directory of `pid`'s, opened O_PATH.
+fn open_directory(pid: i32, which: &'static str, path: &str) -> Result<OwnedFd, RestoreError> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).map_err(|errno| {
+        RestoreError::OpenDirectory {
+            pid,
+            which,
+            path: path.into(),
+            source: errno.into(),
+        }
+    })?;
+    // SAFETY: open(2) just returned this fd, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn open_regular(pid: i32, file: &RegularFile, mapped: bool) -> Result<OwnedFd, RestoreError> {
@@ -180,16 +191,16 @@ fn open_regular(pid: i32, file: &RegularFile, mapped: bool) -> Result<OwnedFd, R
     Ok(fd)
 }
 
-/// crust's copy of one end of a pipe made for the process (made with the
-/// data the images hold the first time one of its ends is asked for).
+/// crust's copy of one end of a pipe made for the tree (made with the data
+/// the images hold the first time one of its ends is asked for).
 fn new_pipe_end(
-    process: &ProcessSnapshot,
+    pid: i32,
+    pipe_data: &[&(u32, Vec<u8>)],
     pipes: &mut HashMap<u32, (OwnedFd, OwnedFd)>,
     pipe: &PipeSnapshot,
 ) -> Result<OwnedFd, RestoreError> {
-    let pid = process.pid;
     if let std::collections::hash_map::Entry::Vacant(slot) = pipes.entry(pipe.pipe_id) {
-        let data = process.pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
+        let data = pipe_data.iter().find(|(id, _)| *id == pipe.pipe_id);
         slot.insert(make_pipe(
             pid,
             data.map(|(_, d)| d.as_slice()).unwrap_or_default(),
@@ -275,11 +286,14 @@ pub fn install_fds(
     files: &HostFiles,
 ) -> Result<(), RestoreError> {
     let pid = process.pid;
+    let (cwd, root) = files
+        .dirs_of(pid)
+        .ok_or(RestoreError::MissingDirectories { pid })?;
     if process.root != "/" {
         thread.call(
             "enter the root directory",
             libc::SYS_fchdir,
-            [files.root.as_raw_fd() as u64, 0, 0, 0, 0, 0],
+            [root as u64, 0, 0, 0, 0, 0],
         )?;
         let dot = scratch.put(0, b".\0")?;
         thread.call("chroot", libc::SYS_chroot, [dot, 0, 0, 0, 0, 0])?;
@@ -287,7 +301,7 @@ pub fn install_fds(
     thread.call(
         "enter the working directory",
         libc::SYS_fchdir,
-        [files.cwd.as_raw_fd() as u64, 0, 0, 0, 0, 0],
+        [cwd as u64, 0, 0, 0, 0, 0],
     )?;
 
     let mut targets: Vec<_> = process.fds.clone();

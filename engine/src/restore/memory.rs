@@ -10,14 +10,19 @@ const ARCH_MAP_VDSO_64: u64 = 0x2003;
 const MAX_READ: u64 = 0x7fff_f000;
 const MADV_POPULATE_WRITE: u64 = 23;
 
-/// Picks an address for the scratch area: free in the process being restored
-/// and in the task as it is now (`current`: its areas as start, end pairs).
-pub fn choose_scratch(target: &MemorySnapshot, current: &[(u64, u64)]) -> Option<u64> {
+/// Picks an address for the scratch area: free in every process being
+/// restored (`targets`) and in the task as it is now (`current`: its areas as
+/// start, end pairs). Children inherit it from their parent at the same
+/// address.
+pub fn choose_scratch<'a>(
+    targets: impl Iterator<Item = &'a MemorySnapshot> + Clone,
+    current: &[(u64, u64)],
+) -> Option<u64> {
     let busy = |start: u64| {
         let end = start + SCRATCH_SIZE;
         let overlaps = |(s, e): (u64, u64)| s < end && start < e;
-        target.vmas.iter().any(|v| overlaps((v.start, v.end)))
-            || current.iter().copied().any(overlaps)
+        let mut areas = targets.clone().flat_map(|m| &m.vmas);
+        areas.any(|v| overlaps((v.start, v.end))) || current.iter().copied().any(overlaps)
     };
     // Search downwards from just under the top of the address space, stepping
     // below whatever is in the way, so the area ends up in a large hole.
@@ -131,16 +136,34 @@ fn own_vdso_layout() -> Result<Vec<(VmaBacking, u64)>, RestoreError> {
     Ok(layout)
 }
 
-/// Maps every area of the process at its address. `file_fd` gives the fd
-/// (valid in the task) of a mapped file. Areas that will receive saved pages
-/// are mapped writable for now; [`seal_areas`] puts the real protection back.
+/// Shared anonymous objects already made in the tree, by shmem id: the
+/// process holding one and the area (start, end, first page of the object).
+pub type SharedObjects = std::collections::HashMap<u64, (i32, u64, u64, u64)>;
+
+/// Maps every area of the process at its address but those `skip` says are
+/// in place already. `file_fd` gives the fd (valid in the task) of a mapped
+/// file. Areas that will receive saved pages are mapped writable for now;
+/// [`seal_areas`] puts the real protection back. A shared anonymous object
+/// another process of the tree made already (`shared`) is mapped from it
+/// through /proc/PID/map_files: one object, as it was.
 pub fn map_areas(
     thread: &mut RemoteThread,
+    scratch: &Scratch,
     memory: &MemorySnapshot,
     file_fd: &dyn Fn(u32) -> Option<i32>,
-    pid: i32,
+    skip: &dyn Fn(&VmaSnapshot) -> bool,
+    shared: &mut SharedObjects,
 ) -> Result<(), RestoreError> {
-    for vma in memory.vmas.iter().filter(|v| !v.is_kernel_special()) {
+    let pid = scratch.pid.as_raw();
+    let areas = memory
+        .vmas
+        .iter()
+        .filter(|v| !v.is_kernel_special() && !skip(v));
+    for vma in areas {
+        if vma.shmem_id != 0 {
+            map_shared_object(thread, scratch, vma, shared)?;
+            continue;
+        }
         let (fd, extra_flags) = match vma.backing {
             VmaBacking::File { file_id } => {
                 let fd = file_fd(file_id).ok_or(RestoreError::MissingMappedFile {
@@ -171,6 +194,53 @@ pub fn map_areas(
     Ok(())
 }
 
+/// Maps a shared anonymous area: a new object the first time its id is met
+/// in the tree, the same object (opened through map_files of the process
+/// holding it) every other time.
+fn map_shared_object(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    vma: &VmaSnapshot,
+    shared: &mut SharedObjects,
+) -> Result<(), RestoreError> {
+    let pid = scratch.pid.as_raw();
+    let prot = u64::from(loading_prot(vma));
+    let flags = u64::from(vma.flags) | libc::MAP_FIXED_NOREPLACE as u64;
+    let at = match shared.get(&vma.shmem_id) {
+        None => {
+            let args = [vma.start, vma.len(), prot, flags, u64::MAX, 0];
+            let at = thread.call("map shared memory", libc::SYS_mmap, args)?;
+            shared.insert(vma.shmem_id, (pid, vma.start, vma.end, vma.pgoff));
+            at
+        }
+        Some(&(holder, start, end, pgoff)) => {
+            let path = format!("/proc/{holder}/map_files/{start:x}-{end:x}\0");
+            let path_addr = scratch.put(0, path.as_bytes())?;
+            let open_flags = (libc::O_RDWR | libc::O_CLOEXEC) as u64;
+            let args = [libc::AT_FDCWD as u64, path_addr, open_flags, 0, 0, 0];
+            let fd = thread.call(
+                "open shared memory of another process",
+                libc::SYS_openat,
+                args,
+            )?;
+            let offset = vma.pgoff.saturating_sub(pgoff) * PAGE_SIZE;
+            let flags = flags & !(libc::MAP_ANONYMOUS as u64);
+            let args = [vma.start, vma.len(), prot, flags, fd, offset];
+            let mapped = thread.call("map shared memory of another process", libc::SYS_mmap, args);
+            thread.call("close shared memory", libc::SYS_close, [fd, 0, 0, 0, 0, 0])?;
+            mapped?
+        }
+    };
+    if at != vma.start {
+        return Err(RestoreError::AreaMisplaced {
+            pid,
+            start: vma.start,
+            got: at,
+        });
+    }
+    Ok(())
+}
+
 fn loading_prot(vma: &VmaSnapshot) -> u32 {
     if vma.holds_saved_pages() {
         vma.prot | libc::PROT_WRITE as u32
@@ -179,42 +249,89 @@ fn loading_prot(vma: &VmaSnapshot) -> u32 {
     }
 }
 
+/// A piece of saved pages: where they go, how many bytes, where they sit in the pages image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// First address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Offset in the pages image.
+    pub offset: u64,
+}
+
+/// The saved pages of `memory` cut at its areas' bounds, each piece with its
+/// area and its place in the pages image.
+pub fn stored_pieces(memory: &MemorySnapshot) -> Vec<(&VmaSnapshot, Stored)> {
+    let mut pieces = Vec::new();
+    let mut offset = 0;
+    for run in &memory.pages {
+        for vma in memory
+            .vmas
+            .iter()
+            .filter(|v| v.start < run.end() && run.addr < v.end)
+        {
+            let addr = run.addr.max(vma.start);
+            let end = run.end().min(vma.end);
+            let stored = Stored {
+                addr,
+                len: end - addr,
+                offset: offset + (addr - run.addr),
+            };
+            pieces.push((vma, stored));
+        }
+        offset += run.pages * PAGE_SIZE;
+    }
+    pieces
+}
+
 /// Reads the saved pages from the pages image (`pages_fd`, valid in the
-/// task) straight to their addresses: one pread(2) per run, no copy in crust.
+/// task) straight to their addresses, but those in areas `skip` names: one
+/// pread(2) per piece, no copy in crust.
 pub fn fill_pages(
     thread: &mut RemoteThread,
     memory: &MemorySnapshot,
     pages_fd: i32,
+    skip: &dyn Fn(&VmaSnapshot) -> bool,
 ) -> Result<(), RestoreError> {
-    let mut offset = 0u64;
-    for run in &memory.pages {
+    for (vma, piece) in stored_pieces(memory) {
+        if skip(vma) {
+            continue;
+        }
+        let (run_addr, len, offset) = (piece.addr, piece.len, piece.offset);
         let mut done = 0;
-        let len = run.pages * PAGE_SIZE;
         // Fault the whole run in at once: far cheaper than one fault per
         // page taken inside pread's copy. Best effort: a kernel without
         // MADV_POPULATE_WRITE (5.14) just faults while reading.
-        let populate = [run.addr, len, MADV_POPULATE_WRITE, 0, 0, 0];
+        let populate = [run_addr, len, MADV_POPULATE_WRITE, 0, 0, 0];
         let _ = thread.call_raw("prefault saved pages", libc::SYS_madvise, populate)?;
         while done < len {
             let chunk = (len - done).min(MAX_READ);
-            let args = [pages_fd as u64, run.addr + done, chunk, offset + done, 0, 0];
+            let args = [pages_fd as u64, run_addr + done, chunk, offset + done, 0, 0];
             let got = thread.call("read saved pages into place", libc::SYS_pread64, args)?;
             if got == 0 {
                 return Err(RestoreError::PagesTruncated {
-                    addr: run.addr + done,
+                    addr: run_addr + done,
                     offset: offset + done,
                 });
             }
             done += got;
         }
-        offset += len;
     }
     Ok(())
 }
 
-/// Puts back each area's protection and madvise advice.
-pub fn seal_areas(thread: &mut RemoteThread, memory: &MemorySnapshot) -> Result<(), RestoreError> {
-    for vma in memory.vmas.iter().filter(|v| !v.is_kernel_special()) {
+/// Puts back each area's protection and madvise advice, but in areas `skip` names.
+pub fn seal_areas(
+    thread: &mut RemoteThread,
+    memory: &MemorySnapshot,
+    skip: &dyn Fn(&VmaSnapshot) -> bool,
+) -> Result<(), RestoreError> {
+    for vma in memory
+        .vmas
+        .iter()
+        .filter(|v| !v.is_kernel_special() && !skip(v))
+    {
         if loading_prot(vma) != vma.prot {
             thread.call(
                 "protect a memory area",
@@ -251,6 +368,7 @@ mod tests {
             pgoff: 0,
             backing: VmaBacking::Anonymous,
             madvise: 0,
+            shmem_id: 0,
         }
     }
 
@@ -263,7 +381,7 @@ mod tests {
         };
         let current = [(top - SCRATCH_SIZE, top)];
         assert_eq!(
-            choose_scratch(&memory, &current),
+            choose_scratch([&memory].into_iter(), &current),
             Some(top - 2 * SCRATCH_SIZE)
         );
     }

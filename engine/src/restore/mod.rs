@@ -1,23 +1,27 @@
-//! Restore: read images, recreate the process, let it run.
+//! Restore: read images, recreate the tree, let it run.
 //!
-//! crust restores by driving a fresh task from outside: it forks itself with
-//! the original pid, seizes the child with compel, and has it rebuild itself
+//! crust restores by driving fresh tasks from outside: it forks itself with
+//! the root's pid, seizes the child with compel, and has it rebuild itself
 //! one remote syscall at a time (unmap crust, map the process's areas, read
-//! the pages into place, open files, create threads, set every register).
+//! the pages into place, fork its children, open files, create threads, set
+//! every register); each child is rebuilt the same way from its parent's
+//! copy (see [`tree`]).
 //! No code of crust runs inside the task, so every step's failure is seen
 //! and reported by crust with its context, and the half-made task is killed.
 
 mod error;
 mod files;
 mod inherit;
+mod inherited;
 mod memory;
 mod pids;
 mod process;
 mod remote;
 mod spawn;
 mod thread;
+mod tree;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use compel::ptrace::Tracee;
 use nix::errno::Errno;
@@ -26,11 +30,10 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::external::InheritFd;
-use crate::snapshot::ProcessSnapshot;
+use crate::snapshot::{ProcessSnapshot, TreeSnapshot};
 
 use files::HostFiles;
 use remote::{RemoteThread, Scratch};
-use spawn::Spawned;
 
 pub use error::RestoreError;
 pub use pids::ZOMBIE_WAIT;
@@ -62,97 +65,79 @@ pub enum RestoreOutcome {
     Signaled(Pid, i32),
 }
 
-/// Restore the process described by the images in `options.images_dir`.
+/// Restore the tree described by the images in `options.images_dir`.
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
     crate::privileges::require_checkpoint_restore("restore")?;
-    let images = crate::codec::read_process(&options.images_dir)?;
-    let pid = restore_process(&images.process, &images.pages_path, &options.inherit_fds)?;
+    let images = crate::codec::read_tree(&options.images_dir)?;
+    let pid = restore_tree(&images.tree, &images.pages_paths, &options.inherit_fds)?;
     if options.detach {
         return Ok(RestoreOutcome::Detached(pid));
     }
     wait_for(pid)
 }
 
-/// Recreates `process` (validated first) from its snapshot and its pages
-/// image, with crust's fds `inherit_fds` in place of the pipe ends they name,
-/// and returns once it runs. On error nothing of it is left.
-pub fn restore_process(
-    process: &ProcessSnapshot,
-    pages: &Path,
+/// Recreates `tree` (validated first) from its snapshot and its pages
+/// images (`pages[i]` for `tree.processes[i]`), with crust's fds
+/// `inherit_fds` in place of the root's pipe ends they name, and returns the
+/// root's pid once every process runs. On error nothing of it is left.
+pub fn restore_tree(
+    tree: &TreeSnapshot,
+    pages: &[PathBuf],
     inherit_fds: &[InheritFd],
 ) -> Result<Pid, RestoreError> {
-    process.validate()?;
-    let inherited = inherit::inherit_fds(process, inherit_fds)?;
-    let tids: Vec<i32> = process.threads.iter().map(|t| t.tid).collect();
-    pids::wait_until_free(&tids)?;
-    log::info!("restoring pid {} ({} threads)", process.pid, tids.len());
+    tree.validate()?;
+    let root = tree
+        .root()
+        .ok_or(crate::snapshot::SnapshotError::EmptyTree)?;
+    if pages.len() != tree.processes.len() {
+        return Err(RestoreError::MissingPages { pid: root.pid });
+    }
+    let inherited = inherit::inherit_fds(root, inherit_fds)?;
+    pids::wait_until_free(&tree.all_ids())?;
+    log::info!(
+        "restoring pid {} ({} processes, {} threads, {} zombies)",
+        root.pid,
+        tree.processes.len(),
+        tree.processes
+            .iter()
+            .map(|p| p.threads.len())
+            .sum::<usize>(),
+        tree.zombies.len()
+    );
 
-    let files = HostFiles::open(process, pages, &inherited)?;
-    let child = Spawned::fork_with_pid(process.pid)?;
-    rebuild(process, &files, &child)?;
+    let files = HostFiles::open(tree, pages, &inherited)?;
+    let memories = tree.processes.iter().map(|p| &p.memory);
+    let scratch_base = memory::choose_scratch(memories, &current_areas(nix::unistd::getpid())?)
+        .ok_or(RestoreError::NoScratchSpace { pid: root.pid })?;
+    let pid = tree::TreeBuilder::new(tree, &files, scratch_base).run()?;
     files.close();
-    Ok(child.release())
+    Ok(pid)
 }
 
-fn rebuild(
+/// Everything of a process after its memory and fds: signal state, limits,
+/// timers, threads with their own state, credentials. Returns its threads,
+/// the leader first, ready to be let go.
+fn finish_process(
+    mut leader: RemoteThread,
+    scratch: &Scratch,
     process: &ProcessSnapshot,
-    files: &HostFiles,
-    child: &Spawned,
-) -> Result<(), RestoreError> {
-    let pid = child.pid();
-    let mut leader = seize_new(pid)?;
-    let scratch_base = memory::choose_scratch(&process.memory, &current_areas(pid)?)
-        .ok_or(RestoreError::NoScratchSpace { pid: pid.as_raw() })?;
-    let scratch = Scratch {
-        base: scratch_base,
-        pid,
-    };
-
-    leader
-        .tracee
-        .set_sigmask(u64::MAX)
-        .map_err(RestoreError::ptrace(pid))?;
-    forget_inherited_rseq(&mut leader)?;
-    memory::clear_address_space(&mut leader, &scratch)?;
-    memory::map_vdso(&mut leader, &process.memory, process.pid)?;
-    memory::map_areas(
-        &mut leader,
-        &process.memory,
-        &|id| files.fd_of(id),
-        process.pid,
-    )?;
-    memory::fill_pages(&mut leader, &process.memory, files.pages_fd())?;
-    memory::seal_areas(&mut leader, &process.memory)?;
-    let exe = files
-        .fd_of(process.memory.exe_file_id)
-        .ok_or(RestoreError::MissingMappedFile {
-            pid: process.pid,
-            start: process.memory.mm.start_code,
-            file_id: process.memory.exe_file_id,
-        })?;
-    let exe = (!is_crust_executable(exe)).then_some(exe);
-    process::set_mm(&mut leader, &scratch, process, exe)?;
-    files::install_fds(&mut leader, &scratch, process, files)?;
-    process::set_session(&mut leader, process)?;
-    process::set_process_state(&mut leader, &scratch, process)?;
-
+) -> Result<Vec<RemoteThread>, RestoreError> {
+    process::set_process_state(&mut leader, scratch, process)?;
     let mut threads = vec![leader];
     for saved in &process.threads[1..] {
-        let created = thread::create_thread(&mut threads[0], &scratch, saved.tid)?;
+        let created = thread::create_thread(&mut threads[0], scratch, saved.tid)?;
         threads.push(created);
     }
     for (remote, saved) in threads.iter_mut().zip(&process.threads) {
-        thread::set_thread_state(remote, &scratch, saved)?;
-        thread::queue_signals(remote, &scratch, process.pid, saved)?;
+        thread::set_thread_state(remote, scratch, saved)?;
+        thread::queue_signals(remote, scratch, process.pid, saved)?;
     }
-    queue_shared_signals(&mut threads[0], &scratch, process)?;
+    queue_shared_signals(&mut threads[0], scratch, process)?;
     for (remote, saved) in threads.iter_mut().zip(&process.threads) {
-        thread::set_credentials(remote, &scratch, &saved.creds)?;
+        thread::set_credentials(remote, scratch, &saved.creds)?;
     }
     process::set_final_flags(&mut threads[0], process)?;
-    let unmap = [scratch.base, remote::SCRATCH_SIZE, 0, 0, 0, 0];
-    threads[0].call("unmap the scratch area", libc::SYS_munmap, unmap)?;
-    release(threads, process)
+    Ok(threads)
 }
 
 /// Gives every thread its registers, FPU state and mask, and lets them go.
@@ -185,9 +170,11 @@ fn release(threads: Vec<RemoteThread>, process: &ProcessSnapshot) -> Result<(), 
 
 fn seize_new(pid: Pid) -> Result<RemoteThread, RestoreError> {
     let mut tracee = Tracee::seize(pid).map_err(RestoreError::ptrace(pid))?;
-    // Should crust die (even by SIGKILL) before the process is let go, the
-    // kernel kills the half-made task; threads created later inherit this.
-    let options = Options::PTRACE_O_EXITKILL | Options::PTRACE_O_TRACECLONE;
+    // Should crust die (even by SIGKILL) before the tree is let go, the
+    // kernel kills the half-made tasks; threads and children created later
+    // inherit this.
+    let options =
+        Options::PTRACE_O_EXITKILL | Options::PTRACE_O_TRACECLONE | Options::PTRACE_O_TRACEFORK;
     tracee
         .set_options(options)
         .map_err(RestoreError::ptrace(pid))?;

@@ -57,19 +57,6 @@ pub fn set_mm(
     Ok(())
 }
 
-/// Puts the task in its own session or process group, as it was.
-pub fn set_session(
-    thread: &mut RemoteThread,
-    process: &ProcessSnapshot,
-) -> Result<(), RestoreError> {
-    if process.sid == process.pid {
-        thread.call("start the session", libc::SYS_setsid, [0; 6])?;
-    } else if process.pgid == process.pid {
-        thread.call("start the process group", libc::SYS_setpgid, [0; 6])?;
-    }
-    Ok(())
-}
-
 /// Signal dispositions, umask, personality, limits, timers and prctl flags.
 pub fn set_process_state(
     thread: &mut RemoteThread,

@@ -49,6 +49,9 @@ pub struct VmaSnapshot {
     pub backing: VmaBacking,
     /// madvise(2) advice to apply again (MADV_DONTDUMP, MADV_DONTFORK, ... as bits).
     pub madvise: u64,
+    /// For a shared anonymous area, the shmem object behind it (its inode number): areas of
+    /// processes of one tree with the same id are one object. 0 for every other area.
+    pub shmem_id: u64,
 }
 
 impl VmaSnapshot {
@@ -240,6 +243,7 @@ mod tests {
             pgoff: 0,
             backing: VmaBacking::Anonymous,
             madvise: 0,
+            shmem_id: 0,
         }
     }
 

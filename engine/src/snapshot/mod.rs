@@ -10,6 +10,7 @@ mod files;
 mod memory;
 mod process;
 mod thread;
+mod tree;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 pub use memory::{
@@ -20,6 +21,7 @@ pub use process::{
     SIGNAL_COUNT,
 };
 pub use thread::{PendingSignal, RseqRegistration, SigAltStack, ThreadSnapshot};
+pub use tree::{TreeSnapshot, ZombieSnapshot};
 
 /// A snapshot that is not self-consistent (a hostile or corrupt image).
 #[derive(Debug, thiserror::Error)]
@@ -79,5 +81,22 @@ pub enum SnapshotError {
     NoLeader {
         /// Process concerned.
         pid: i32,
+    },
+    /// The images describe no process at all.
+    #[error("the images describe no process")]
+    EmptyTree,
+    /// Two processes or threads claim one pid.
+    #[error("pid {pid} is described twice")]
+    DuplicatePid {
+        /// The pid.
+        pid: i32,
+    },
+    /// A process whose parent is not described before it.
+    #[error("pid {pid}: its parent {ppid} is not a process of the tree listed before it")]
+    Orphan {
+        /// The process.
+        pid: i32,
+        /// The parent it names.
+        ppid: i32,
     },
 }

@@ -94,6 +94,8 @@ pub struct Rlimit {
 pub struct ProcessSnapshot {
     /// The process id.
     pub pid: i32,
+    /// The parent's pid (0 for the root of a dump: its parent stays outside).
+    pub ppid: i32,
     /// Process group.
     pub pgid: i32,
     /// Session.

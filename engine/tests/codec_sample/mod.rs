@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::codec::{write_process, PAGES_ID};
+use engine::codec::{read_tree, write_tree, CodecError};
 use engine::images::ImageDir;
 use engine::snapshot::{
     Credentials, FdSnapshot, FileSnapshot, ItimerValue, MemorySnapshot, MmFields, PageRun,
     PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot, RegularFile, Rlimit,
-    RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, VmaBacking, VmaSnapshot, PAGE_SIZE,
+    RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, TreeSnapshot, VmaBacking,
+    VmaSnapshot, PAGE_SIZE,
 };
 
 pub const PID: i32 = 4242;
@@ -39,8 +40,32 @@ pub fn dump(path: &Path, process: &ProcessSnapshot) {
             .unwrap();
     }
     pages.finish().unwrap();
-    write_process(&dir, process).unwrap();
+    let tree = TreeSnapshot {
+        processes: vec![process.clone()],
+        zombies: Vec::new(),
+    };
+    write_tree(&dir, &tree).unwrap();
     dir.commit().unwrap();
+}
+
+/// The pages image id of the sample's one process.
+pub const PAGES_ID: u32 = 1;
+
+/// A process read back from images, with its pages image.
+#[derive(Debug)]
+pub struct ReadBack {
+    pub process: ProcessSnapshot,
+    pub pages_path: PathBuf,
+}
+
+/// Reads the images of a one-process dump back.
+pub fn read_process(path: &Path) -> Result<ReadBack, CodecError> {
+    let mut images = read_tree(path)?;
+    assert_eq!(images.tree.processes.len(), 1, "one process in {path:?}");
+    Ok(ReadBack {
+        process: images.tree.processes.remove(0),
+        pages_path: images.pages_paths.remove(0),
+    })
 }
 
 /// Recognisable contents for the pages of a run.
@@ -55,6 +80,7 @@ pub fn page_bytes(addr: u64, pages: u64) -> Vec<u8> {
 pub fn process() -> ProcessSnapshot {
     ProcessSnapshot {
         pid: PID,
+        ppid: 0,
         pgid: PID,
         sid: 4000,
         threads: vec![
@@ -231,6 +257,7 @@ fn vma(start: u64, end: u64, prot: i32, flags: i32, backing: VmaBacking) -> VmaS
         pgoff: 0,
         backing,
         madvise: 0,
+        shmem_id: 0,
     }
 }
 

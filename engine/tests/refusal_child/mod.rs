@@ -133,7 +133,7 @@ pub fn reap(pid: Pid) -> WaitStatus {
 
 /// The refusal lines for `pid`.
 pub fn lines(pid: Pid) -> Vec<String> {
-    engine::refusal::check_process(pid)
+    engine::refusal::check_tree(pid)
         .unwrap()
         .iter()
         .map(|r| r.to_string())

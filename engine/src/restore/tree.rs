@@ -1,0 +1,401 @@
+//! Restoring a tree: the root is forked from crust, every other process
+//! from its restored parent (a remote clone3 with its pid), so that parent
+//! links, sessions and copy-on-write sharing come out as they were.
+//!
+//! Each process is built in this order: memory, mm fields, session; then its
+//! children are forked (they inherit all of that, and every fd crust opened
+//! for the tree) and built in turn, and its zombies are forked; then its own
+//! fds, signal state, threads and credentials. Once every process is built,
+//! process groups are joined (their leaders exist by then), the zombies
+//! exit, and every process is let go, the leaves first. A failure anywhere
+//! kills every process made so far before any of them can run.
+
+use compel::ptrace::Tracee;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::clone3::CloneArgs;
+use crate::snapshot::{ProcessSnapshot, TreeSnapshot, ZombieSnapshot};
+
+use super::files::HostFiles;
+use super::memory::{self, SharedObjects};
+use super::remote::{bytes_of, RemoteThread, Scratch, SCRATCH_SIZE};
+use super::spawn::Spawned;
+use super::{inherited, process, RestoreError};
+
+/// How long crust waits for a zombie it made to be one.
+const ZOMBIE_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A process built and waiting to be let go.
+struct Built<'a> {
+    process: &'a ProcessSnapshot,
+    threads: Vec<RemoteThread>,
+}
+
+/// A zombie-to-be: forked, waiting to exit once the groups are joined.
+struct Unborn<'a> {
+    zombie: &'a ZombieSnapshot,
+    thread: RemoteThread,
+}
+
+/// The restore of one tree in progress.
+pub struct TreeBuilder<'a> {
+    tree: &'a TreeSnapshot,
+    files: &'a HostFiles,
+    scratch_base: u64,
+    shared: SharedObjects,
+    built: Vec<Built<'a>>,
+    unborn: Vec<Unborn<'a>>,
+    /// Every pid made so far but the root (which `root` guards).
+    made: Vec<Pid>,
+    root: Option<Spawned>,
+}
+
+impl<'a> TreeBuilder<'a> {
+    /// Starts the restore of `tree` whose files crust holds in `files`, with a scratch area
+    /// at `scratch_base` in every process.
+    pub fn new(tree: &'a TreeSnapshot, files: &'a HostFiles, scratch_base: u64) -> Self {
+        TreeBuilder {
+            tree,
+            files,
+            scratch_base,
+            shared: SharedObjects::new(),
+            built: Vec::new(),
+            unborn: Vec::new(),
+            made: Vec::new(),
+            root: None,
+        }
+    }
+
+    /// Builds the whole tree and lets it run; returns the root's pid.
+    pub fn run(mut self) -> Result<Pid, RestoreError> {
+        let root = self
+            .tree
+            .root()
+            .ok_or(crate::snapshot::SnapshotError::EmptyTree)?;
+        let spawned = Spawned::fork_with_pid(root.pid)?;
+        let pid = spawned.pid();
+        self.root = Some(spawned);
+        let leader = super::seize_new(pid)?;
+        self.build(root, leader, None)?;
+        self.join_groups()?;
+        self.end_zombies()?;
+        self.release()?;
+        Ok(self.root.take().map(Spawned::release).unwrap_or(pid))
+    }
+
+    fn scratch(&self, pid: i32) -> Scratch {
+        Scratch {
+            base: self.scratch_base,
+            pid: Pid::from_raw(pid),
+        }
+    }
+
+    fn build(
+        &mut self,
+        process: &'a ProcessSnapshot,
+        mut leader: RemoteThread,
+        parent: Option<&'a ProcessSnapshot>,
+    ) -> Result<(), RestoreError> {
+        let scratch = self.scratch(process.pid);
+        match parent {
+            None => self.root_memory(&mut leader, &scratch, process)?,
+            Some(parent) => {
+                leader.trampoline = scratch.trampoline();
+                let files = self.files;
+                let how = inherited::rebuild(
+                    &mut leader,
+                    &scratch,
+                    process,
+                    parent,
+                    files,
+                    &mut self.shared,
+                )?;
+                log::debug!(
+                    "pid {}: {} areas kept from pid {}, {} KiB still shared, {} KiB written",
+                    process.pid,
+                    how.kept_areas,
+                    parent.pid,
+                    how.shared_bytes / 1024,
+                    how.written_bytes / 1024
+                );
+            }
+        }
+        let exe = self.files.fd_of(process.memory.exe_file_id).ok_or(
+            RestoreError::MissingMappedFile {
+                pid: process.pid,
+                start: process.memory.mm.start_code,
+                file_id: process.memory.exe_file_id,
+            },
+        )?;
+        // The exe link the task has already (crust's, or its parent's) cannot be replaced
+        // while its file is mapped, and need not be when it names the same file.
+        let same_exe = match parent {
+            None => super::is_crust_executable(exe),
+            Some(parent) => parent.memory.exe_file_id == process.memory.exe_file_id,
+        };
+        let exe = (!same_exe).then_some(exe);
+        process::set_mm(&mut leader, &scratch, process, exe)?;
+        if process.sid == process.pid {
+            leader.call("start the session", libc::SYS_setsid, [0; 6])?;
+        }
+
+        let tree = self.tree;
+        for child in tree.processes.iter().filter(|p| p.ppid == process.pid) {
+            let forked = fork_child(&mut leader, &scratch, child.pid, child.exit_signal)?;
+            self.made.push(forked.tid());
+            self.build(child, forked, Some(process))?;
+        }
+        for zombie in tree.zombies.iter().filter(|z| z.ppid == process.pid) {
+            let mut forked = fork_child(&mut leader, &scratch, zombie.pid, zombie.exit_signal)?;
+            self.made.push(forked.tid());
+            forked.trampoline = scratch.trampoline();
+            if zombie.sid == zombie.pid {
+                forked.call("start the session", libc::SYS_setsid, [0; 6])?;
+            }
+            self.unborn.push(Unborn {
+                zombie,
+                thread: forked,
+            });
+        }
+
+        super::files::install_fds(&mut leader, &scratch, process, self.files)?;
+        let threads = super::finish_process(leader, &scratch, process)?;
+        self.built.push(Built { process, threads });
+        Ok(())
+    }
+
+    fn root_memory(
+        &mut self,
+        leader: &mut RemoteThread,
+        scratch: &Scratch,
+        process: &ProcessSnapshot,
+    ) -> Result<(), RestoreError> {
+        let pid = process.pid;
+        leader
+            .tracee
+            .set_sigmask(u64::MAX)
+            .map_err(RestoreError::ptrace(leader.tid()))?;
+        super::forget_inherited_rseq(leader)?;
+        memory::clear_address_space(leader, scratch)?;
+        memory::map_vdso(leader, &process.memory, pid)?;
+        let files = self.files;
+        let file_fd = |id| files.fd_of(id);
+        let all = |_: &crate::snapshot::VmaSnapshot| false;
+        memory::map_areas(
+            leader,
+            scratch,
+            &process.memory,
+            &file_fd,
+            &all,
+            &mut self.shared,
+        )?;
+        let pages_fd = files
+            .pages_fd(pid)
+            .ok_or(RestoreError::MissingPages { pid })?;
+        memory::fill_pages(leader, &process.memory, pages_fd, &all)?;
+        memory::seal_areas(leader, &process.memory, &all)
+    }
+
+    /// Each process and zombie joins its process group: the leaders' groups first, then the
+    /// others (a group must exist before it is joined). A session leader leads its group.
+    fn join_groups(&mut self) -> Result<(), RestoreError> {
+        for leaders_pass in [true, false] {
+            for built in &mut self.built {
+                let p = built.process;
+                if p.sid != p.pid && (p.pgid == p.pid) == leaders_pass {
+                    let args = [0, p.pgid as u64, 0, 0, 0, 0];
+                    built.threads[0].call("join the process group", libc::SYS_setpgid, args)?;
+                }
+            }
+            for unborn in &mut self.unborn {
+                let z = unborn.zombie;
+                if z.sid != z.pid && (z.pgid == z.pid) == leaders_pass {
+                    let args = [0, z.pgid as u64, 0, 0, 0, 0];
+                    unborn
+                        .thread
+                        .call("join the process group", libc::SYS_setpgid, args)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets each zombie-to-be end as the zombie ended, waits until it is a zombie, and takes
+    /// back the signal its death sent the parent (the parent had had it before the dump).
+    fn end_zombies(&mut self) -> Result<(), RestoreError> {
+        for unborn in std::mem::take(&mut self.unborn) {
+            let zombie = unborn.zombie;
+            end_as(unborn.thread, zombie, &self.scratch(zombie.pid))?;
+            wait_for_zombie(zombie.pid)?;
+            let parent = self
+                .built
+                .iter_mut()
+                .find(|b| b.process.pid == zombie.ppid)
+                .ok_or(RestoreError::MissingParent { pid: zombie.pid })?;
+            let pending = parent
+                .process
+                .shared_pending
+                .iter()
+                .any(|s| s.signo() == zombie.exit_signal);
+            if !pending {
+                let scratch = Scratch {
+                    base: self.scratch_base,
+                    pid: Pid::from_raw(parent.process.pid),
+                };
+                take_signal(&mut parent.threads[0], &scratch, zombie.exit_signal)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps each process's scratch area and lets it go, children before parents.
+    fn release(&mut self) -> Result<(), RestoreError> {
+        while let Some(built) = self.built.pop() {
+            let mut threads = built.threads;
+            let unmap = [self.scratch_base, SCRATCH_SIZE, 0, 0, 0, 0];
+            threads[0].call("unmap the scratch area", libc::SYS_munmap, unmap)?;
+            super::release(threads, built.process)?;
+        }
+        self.made.clear();
+        Ok(())
+    }
+}
+
+impl Drop for TreeBuilder<'_> {
+    /// A failed restore: every process made is killed here, before the threads held in
+    /// `built` are detached as the fields drop, so none of them runs a single instruction
+    /// of its own. The root is killed and reaped by its `Spawned` guard.
+    fn drop(&mut self) {
+        for pid in &self.made {
+            log::debug!("killing half-restored pid {pid}");
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+        if let Some(root) = &self.root {
+            let _ = kill(root.pid(), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Forks a child of the process `parent` runs in, with pid `pid`, and adopts it: it waits in
+/// its first stop, a copy of its parent.
+fn fork_child(
+    parent: &mut RemoteThread,
+    scratch: &Scratch,
+    pid: i32,
+    exit_signal: i32,
+) -> Result<RemoteThread, RestoreError> {
+    let set_tid = scratch.put(512, &pid.to_ne_bytes())?;
+    let args = CloneArgs {
+        exit_signal: exit_signal as u64,
+        set_tid,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    let addr = scratch.put(0, bytes_of(&args))?;
+    let size = CloneArgs::SIZE as u64;
+    let created = parent.call("fork a child", libc::SYS_clone3, [addr, size, 0, 0, 0, 0])?;
+    if created != pid as u64 {
+        return Err(RestoreError::ThreadId {
+            wanted: pid,
+            got: created as i64,
+        });
+    }
+    let tracee = Tracee::from_new_child_thread(Pid::from_raw(pid)).map_err(|source| {
+        RestoreError::Ptrace {
+            tid: pid,
+            source: Box::new(source),
+        }
+    })?;
+    Ok(RemoteThread {
+        tracee,
+        trampoline: parent.trampoline,
+    })
+}
+
+/// Lets a zombie-to-be go, set to run its last syscall: exit_group with its code, or a
+/// kill of itself by the signal that killed it (default action, no core file).
+fn end_as(
+    mut thread: RemoteThread,
+    zombie: &ZombieSnapshot,
+    scratch: &Scratch,
+) -> Result<(), RestoreError> {
+    let tid = thread.tid();
+    let (nr, args) = match zombie.killed_by() {
+        Some(signal) => {
+            let default = [0u64; 4];
+            let action = scratch.put(0, bytes_of(&default))?;
+            let args = [signal as u64, action, 0, 8, 0, 0];
+            thread.call(
+                "reset the fatal signal's action",
+                libc::SYS_rt_sigaction,
+                args,
+            )?;
+            let no_core = scratch.put(64, bytes_of(&[0u64; 2]))?;
+            let args = [0, libc::RLIMIT_CORE as u64, no_core, 0, 0, 0];
+            thread.call("forbid a core file", libc::SYS_prlimit64, args)?;
+            (libc::SYS_kill, [zombie.pid as u64, signal as u64])
+        }
+        None => {
+            let code = zombie.exit_code().unwrap_or(0) as u64;
+            (libc::SYS_exit_group, [code, 0])
+        }
+    };
+    let mut regs = thread.tracee.regs().map_err(RestoreError::ptrace(tid))?;
+    regs.rip = thread.trampoline;
+    regs.rax = nr as u64;
+    regs.orig_rax = u64::MAX;
+    regs.rdi = args[0];
+    regs.rsi = args[1];
+    thread
+        .tracee
+        .set_regs(&regs)
+        .map_err(RestoreError::ptrace(tid))?;
+    thread
+        .tracee
+        .set_sigmask(0)
+        .map_err(RestoreError::ptrace(tid))?;
+    thread.tracee.detach().map_err(RestoreError::ptrace(tid))
+}
+
+/// Waits (bounded) until `pid` is a zombie.
+fn wait_for_zombie(pid: i32) -> Result<(), RestoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let stat = crate::proc::stat::stat(Pid::from_raw(pid));
+        if matches!(&stat, Ok(s) if s.state == crate::proc::status::TaskState::Zombie) {
+            return Ok(());
+        }
+        if started.elapsed() > ZOMBIE_EXIT_WAIT {
+            return Err(RestoreError::ZombieNotDead {
+                pid,
+                waited: ZOMBIE_EXIT_WAIT,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Takes one pending `signal` off the process (rt_sigtimedwait with a zero timeout).
+fn take_signal(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    signal: i32,
+) -> Result<(), RestoreError> {
+    let set: u64 = 1 << (signal - 1);
+    let set_addr = scratch.put(0, &set.to_ne_bytes())?;
+    let timeout = scratch.put(64, bytes_of(&[0u64; 2]))?;
+    let args = [set_addr, 0, timeout, 8, 0, 0];
+    let got = thread.call_raw(
+        "take back the child's death signal",
+        libc::SYS_rt_sigtimedwait,
+        args,
+    )?;
+    if got != i64::from(signal) && got != -i64::from(libc::EAGAIN) {
+        log::warn!(
+            "pid {}: rt_sigtimedwait for signal {signal} returned {got}",
+            scratch.pid
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! A tree of processes: every process under the dumped one, parents before
+//! children, and the children that had exited but were not reaped yet.
+
+use std::collections::HashSet;
+
+use super::{ProcessSnapshot, SnapshotError};
+
+/// A child that had exited and was waiting for its parent to reap it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZombieSnapshot {
+    /// Its pid.
+    pub pid: i32,
+    /// Its parent, a process of the tree.
+    pub ppid: i32,
+    /// Process group.
+    pub pgid: i32,
+    /// Session.
+    pub sid: i32,
+    /// The status its parent's wait(2) will see (exit code << 8, or the killing signal).
+    pub wait_status: i32,
+    /// The signal its parent gets when it dies (SIGCHLD unless clone(2) said otherwise).
+    pub exit_signal: i32,
+}
+
+impl ZombieSnapshot {
+    /// The exit code it ended with, when it exited rather than died of a signal.
+    pub fn exit_code(&self) -> Option<i32> {
+        (self.wait_status & 0x7f == 0).then_some((self.wait_status >> 8) & 0xff)
+    }
+
+    /// The signal that killed it, when one did.
+    pub fn killed_by(&self) -> Option<i32> {
+        let signal = self.wait_status & 0x7f;
+        (signal != 0).then_some(signal)
+    }
+}
+
+/// Every process of a dump: the root first, each parent before its children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeSnapshot {
+    /// Live processes, in the order a restore creates them.
+    pub processes: Vec<ProcessSnapshot>,
+    /// Children that had exited and were not reaped.
+    pub zombies: Vec<ZombieSnapshot>,
+}
+
+impl TreeSnapshot {
+    /// The process the dump was asked for.
+    pub fn root(&self) -> Option<&ProcessSnapshot> {
+        self.processes.first()
+    }
+
+    /// The process with this pid.
+    pub fn process(&self, pid: i32) -> Option<&ProcessSnapshot> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+
+    /// Every pid and tid the tree will take, zombies included.
+    pub fn all_ids(&self) -> Vec<i32> {
+        let tids = self
+            .processes
+            .iter()
+            .flat_map(|p| p.threads.iter().map(|t| t.tid));
+        tids.chain(self.zombies.iter().map(|z| z.pid)).collect()
+    }
+
+    /// Checks each process, and that the tree is one: ids unique, the root
+    /// without a parent in it, every other process and zombie the child of
+    /// a process listed before it.
+    pub fn validate(&self) -> Result<(), SnapshotError> {
+        let root = self.root().ok_or(SnapshotError::EmptyTree)?;
+        let mut ids = HashSet::new();
+        for id in self.all_ids() {
+            if !ids.insert(id) {
+                return Err(SnapshotError::DuplicatePid { pid: id });
+            }
+        }
+        let mut made = HashSet::from([root.pid]);
+        for process in &self.processes {
+            process.validate()?;
+            if process.pid == root.pid {
+                continue;
+            }
+            if !made.contains(&process.ppid) {
+                return Err(SnapshotError::Orphan {
+                    pid: process.pid,
+                    ppid: process.ppid,
+                });
+            }
+            made.insert(process.pid);
+        }
+        for zombie in &self.zombies {
+            if !made.contains(&zombie.ppid) {
+                return Err(SnapshotError::Orphan {
+                    pid: zombie.pid,
+                    ppid: zombie.ppid,
+                });
+            }
+            if !(1..=64).contains(&zombie.exit_signal) {
+                return Err(SnapshotError::OutOfRange {
+                    pid: zombie.pid,
+                    what: "exit signal",
+                    value: zombie.exit_signal.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_says_how_the_zombie_ended() {
+        let exited = ZombieSnapshot {
+            pid: 2,
+            ppid: 1,
+            pgid: 1,
+            sid: 1,
+            wait_status: 7 << 8,
+            exit_signal: libc::SIGCHLD,
+        };
+        assert_eq!(exited.exit_code(), Some(7));
+        assert_eq!(exited.killed_by(), None);
+        let killed = ZombieSnapshot {
+            wait_status: libc::SIGKILL,
+            ..exited
+        };
+        assert_eq!(killed.exit_code(), None);
+        assert_eq!(killed.killed_by(), Some(libc::SIGKILL));
+    }
+}
