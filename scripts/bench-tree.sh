@@ -85,7 +85,7 @@ wait_tree_gone() {
 # The first line crust printed on stderr, for a row that failed.
 first_error() { head -n 1 "$1" | cut -c 1-100; }
 
-rows=()   # "tasks dump_ms restore_ms" of each row that completed
+rows=()   # "processes dump_ms restore_ms" of each tree that completed
 
 # bench_one NAME PROCESSES THREADS PROGRAM ARGS...
 bench_one() {
@@ -147,7 +147,9 @@ bench_one() {
     printf '%9s | %6s | %7s | %7s | %7s | %9s | %9s | %s\n' \
         "$processes" "$thread_count" "$dump_ms" "$frozen_ms" "$restore_ms" \
         "$(per "$dump_ms" "$tasks")" "$(per "$restore_ms" "$tasks")" "$verdict"
-    rows+=("$tasks $dump_ms $restore_ms")
+    if [ "$thread_count" -eq 1 ]; then
+        rows+=("$processes $dump_ms $restore_ms")
+    fi
 }
 
 # Kills what is left of the tree by pid and removes its images.
@@ -173,11 +175,14 @@ if [ "$threads" -gt 0 ]; then
 fi
 
 echo
-echo "growth from one row to the next (tasks, dump time, restore time):"
+echo "growth from one tree to the next: factor, and ms per process added (linear: the"
+echo "factors match and the ms per added process stay flat):"
 for ((i = 1; i < ${#rows[@]}; i++)); do
-    read -r tasks_a dump_a restore_a <<<"${rows[i - 1]}"
-    read -r tasks_b dump_b restore_b <<<"${rows[i]}"
-    printf '  %5s -> %5s tasks (%6s): dump %6s, restore %6s\n' "$tasks_a" "$tasks_b" \
-        "$(ratio "$tasks_a" "$tasks_b")" "$(ratio "$dump_a" "$dump_b")" \
-        "$(ratio "$restore_a" "$restore_b")"
+    read -r count_a dump_a restore_a <<<"${rows[i - 1]}"
+    read -r count_b dump_b restore_b <<<"${rows[i]}"
+    printf '  %4s -> %4s processes (%6s): dump %6s (%7s ms each), restore %6s (%7s ms each)\n' \
+        "$count_a" "$count_b" "$(ratio "$count_a" "$count_b")" \
+        "$(ratio "$dump_a" "$dump_b")" "$(per $((dump_b - dump_a)) $((count_b - count_a)))" \
+        "$(ratio "$restore_a" "$restore_b")" \
+        "$(per $((restore_b - restore_a)) $((count_b - count_a)))"
 done

@@ -73,7 +73,10 @@ int main(int argc, char **argv)
 	if (count < 1)
 		return 2;
 	pid_t *pids = calloc((size_t)count, sizeof(*pids));
-	/* A lone root needs no pipe (and would hold one end of it alone). */
+	/*
+	 * The root keeps both ends of the answers pipe (a lone root needs none):
+	 * the benchmark measures trees, not pipes split across processes.
+	 */
 	int answers[2] = {-1, -1};
 	if (!pids || (count > 1 && pipe(answers)))
 		return 3;
@@ -93,8 +96,6 @@ int main(int argc, char **argv)
 			child(index, bytes, root, answers[1]);
 		}
 	}
-	if (count > 1)
-		close(answers[1]);
 	for (long index = 1; index < count; index++) {
 		char byte;
 		if (read_byte(answers[0], &byte) || byte != 'r')
