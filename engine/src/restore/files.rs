@@ -74,8 +74,8 @@ impl HostFiles {
                     }
                     FileSnapshot::Pipe { pipe, id } => {
                         let end = match inherited.fd_for(*id) {
-                            Some(fd) if pid == processes[0].pid => take_inherited(pid, fd)?,
-                            _ => new_pipe_end(pid, &pipe_data, &mut pipes, pipe)?,
+                            Some(fd) => take_inherited(pid, fd)?,
+                            None => new_pipe_end(pid, &pipe_data, &mut pipes, pipe)?,
                         };
                         set_status_flags(&end, pipe.flags).map_err(|errno| {
                             RestoreError::FileFlags {

@@ -9,7 +9,7 @@ use std::os::fd::RawFd;
 use nix::fcntl::{fcntl, FcntlArg};
 
 use crate::external::{External, InheritFd};
-use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot};
+use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, TreeSnapshot};
 
 use super::RestoreError;
 
@@ -71,16 +71,21 @@ impl Inherited {
     }
 }
 
-/// Checks that crust holds every fd `given` names, then matches them to the process's pipe ends.
-pub fn inherit_fds(
-    process: &ProcessSnapshot,
-    given: &[InheritFd],
-) -> Result<Inherited, RestoreError> {
+/// Checks that crust holds every fd `given` names, then matches them to the tree's pipe ends
+/// (a pipe whose both ends some processes of the tree hold needs none).
+pub fn inherit_fds(tree: &TreeSnapshot, given: &[InheritFd]) -> Result<Inherited, RestoreError> {
     let opened = accesses(given)?;
+    let mut files: Vec<FileSnapshot> = Vec::new();
+    for file in tree.processes.iter().flat_map(|p| &p.files) {
+        if !files.iter().any(|f| f.id() == file.id()) {
+            files.push(file.clone());
+        }
+    }
+    let fds: Vec<FdSnapshot> = tree.processes.iter().flat_map(|p| p.fds.clone()).collect();
     let table = FdTable {
-        pid: process.pid,
-        files: &process.files,
-        fds: &process.fds,
+        pid: tree.root().map_or(0, |root| root.pid),
+        files: &files,
+        fds: &fds,
     };
     match_ends(&table, &opened)
 }

@@ -92,7 +92,7 @@ pub fn restore_tree(
     if pages.len() != tree.processes.len() {
         return Err(RestoreError::MissingPages { pid: root.pid });
     }
-    let inherited = inherit::inherit_fds(root, inherit_fds)?;
+    let inherited = inherit::inherit_fds(tree, inherit_fds)?;
     pids::wait_until_free(&tree.all_ids())?;
     log::info!(
         "restoring pid {} ({} processes, {} threads, {} zombies)",
