@@ -49,7 +49,8 @@ pub enum Command {
         after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
-            # its stdout is a shell's pipe"
+            # its stdout is a shell's pipe\n  \
+            crust dump -t 4242 -D /tmp/ckpt --file-locks   # it holds a lock on its database"
     )]
     Dump(DumpArgs),
 
@@ -133,6 +134,12 @@ pub struct DumpArgs {
     /// belongs to whoever shares it). Restore it with --inherit-fd. Repeatable.
     #[arg(long, value_name = "pipe:[INODE]")]
     pub external: Vec<External>,
+
+    /// Dump the file locks the process holds (flock, POSIX and OFD locks on files it has
+    /// open), to be taken again at restore; without it a held lock is refused. Leases,
+    /// mandatory locks and lock requests still waiting are refused even with it.
+    #[arg(long)]
+    pub file_locks: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -92,6 +92,7 @@ fn crit_decodes_every_image() {
             "core-4242.img",
             "core-4243.img",
             "fdinfo-1.img",
+            "filelocks.img",
             "files.img",
             "fs-4242.img",
             "ids-4242.img",
@@ -129,6 +130,15 @@ fn crit_decodes_every_image() {
     let pipes = entries("pipes-data.img");
     assert_eq!(pipes[0]["pipe_id"], sample::PIPE_ID);
     assert_eq!(pipes[0]["bytes"], sample::PIPE_DATA.len());
+
+    // CRIU's FL_FLOCK (2) with F_RDLCK (0), then FL_POSIX (1) with F_WRLCK (1).
+    let locks = entries("filelocks.img");
+    let fields = |lock: &Value| {
+        ["flag", "type", "pid", "fd", "start", "len"].map(|field| lock[field].as_i64().unwrap())
+    };
+    assert_eq!(locks.len(), 2);
+    assert_eq!(fields(&locks[0]), [2, 0, i64::from(sample::PID), 1, 0, 0]);
+    assert_eq!(fields(&locks[1]), [1, 1, i64::from(sample::PID), 1, 10, 20]);
 
     let pagemap = entries("pagemap-4242.img");
     assert_eq!(pagemap[0]["pages_id"], 1);

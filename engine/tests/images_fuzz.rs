@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use engine::images::core::{CoreEntry, TaskKobjIdsEntry};
 use engine::images::fdinfo::{FdinfoEntry, FileEntry};
+use engine::images::file_lock::FileLockEntry;
 use engine::images::fs::FsEntry;
 use engine::images::inventory::InventoryEntry;
 use engine::images::mm::MmEntry;
@@ -69,6 +70,7 @@ fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
         ImageKind::SkQueues => read_with_payload(r, |e: &SkPacketEntry| e.length),
         ImageKind::TtyInfo => r.read_entries::<TtyInfoEntry>().map(|e| e.len()),
         ImageKind::TtyData => r.read_entries::<TtyDataEntry>().map(|e| e.len()),
+        ImageKind::FileLocks => r.read_entries::<FileLockEntry>().map(|e| e.len()),
         ImageKind::Pagemap => {
             r.next_entry::<PagemapHead>()?;
             r.read_entries::<PagemapEntry>().map(|e| e.len() + 1)

@@ -283,6 +283,7 @@ fn a_pipe_named_external_is_let_through() {
     let pid = child.pid;
     let allowed = Allowances {
         external: [External::Pipe { inode }].into(),
+        ..Allowances::default()
     };
     let refused: Vec<String> = check_tree_with(pid, &allowed)
         .unwrap()
@@ -346,19 +347,161 @@ fn held_file_locks_are_refused_with_their_option() {
         lines(pid),
         vec![
             format!(
-                "pid {pid}: fd 100 holds a FLOCK WRITE lock on {} (bytes 0-EOF): file locks need \
-                 --file-locks, which is not available yet",
+                "pid {pid}: fd 100 holds a FLOCK WRITE lock on {} (bytes 0-EOF): file locks are \
+                 dumped only with --file-locks",
                 flocked.display()
             ),
             format!(
-                "pid {pid}: fd 101 holds a POSIX WRITE lock on {} (bytes 10-29): file locks need \
-                 --file-locks, which is not available yet",
+                "pid {pid}: fd 101 holds a POSIX WRITE lock on {} (bytes 10-29): file locks are \
+                 dumped only with --file-locks",
                 posix.display()
             ),
         ]
     );
     let refusals = check_tree(pid).unwrap();
     assert!(refusals.iter().all(|r| r.option == Some("--file-locks")));
+}
+
+#[test]
+fn with_file_locks_flock_posix_and_ofd_locks_pass() {
+    let _serial = serial();
+    let dir = TempDir::new("locks-allowed");
+    let flocked = File::create(dir.path("flocked")).unwrap();
+    let ranged = File::create(dir.path("ranged")).unwrap();
+    let (flock_fd, ranged_fd) = (100, 101);
+    let child = Child::spawn(&[flocked.as_raw_fd(), ranged.as_raw_fd()], move || {
+        // SAFETY: flock and fcntl on fds the child holds; `lock` is a valid flock struct on
+        // the stack that fcntl only reads.
+        unsafe {
+            let mut lock: libc::flock = std::mem::zeroed();
+            lock.l_type = libc::F_WRLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            lock.l_len = 10;
+            let posix = libc::fcntl(ranged_fd, libc::F_SETLK, &lock);
+            lock.l_start = 50;
+            let ofd = libc::fcntl(ranged_fd, libc::F_OFD_SETLK, &lock);
+            libc::flock(flock_fd, libc::LOCK_SH) == 0 && posix == 0 && ofd == 0
+        }
+    });
+    drop((flocked, ranged));
+    let pid = child.pid;
+    let without: Vec<Reason> = check_tree(pid)
+        .unwrap()
+        .into_iter()
+        .map(|refusal| refusal.reason)
+        .collect();
+    assert_eq!(
+        without,
+        [Reason::FileLock, Reason::FileLock, Reason::FileLock]
+    );
+    let allowed = Allowances {
+        file_locks: true,
+        ..Allowances::default()
+    };
+    let with: Vec<String> = check_tree_with(pid, &allowed)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(with, Vec::<String>::new());
+}
+
+#[test]
+fn a_lease_stays_refused_with_file_locks() {
+    let _serial = serial();
+    let dir = TempDir::new("locks-lease");
+    std::fs::write(dir.path("leased"), b"x").unwrap();
+    let leased = File::open(dir.path("leased")).unwrap();
+    let child = Child::spawn(&[leased.as_raw_fd()], || {
+        // SAFETY: fcntl on an fd the child holds, with an integer argument.
+        unsafe { libc::fcntl(100, libc::F_SETLEASE, libc::F_RDLCK) == 0 }
+    });
+    drop(leased);
+    let pid = child.pid;
+    let allowed = Allowances {
+        file_locks: true,
+        ..Allowances::default()
+    };
+    let refused: Vec<String> = check_tree_with(pid, &allowed)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        refused,
+        vec![format!(
+            "pid {pid}: fd 100 holds a LEASE READ lock on {} (bytes 0-EOF): leases cannot be \
+             restored, even with --file-locks",
+            dir.path("leased").display()
+        )]
+    );
+}
+
+/// flock(1) waiting for a lock the test holds: its pending request is refused even with
+/// `--file-locks`.
+#[test]
+fn a_waiting_lock_request_stays_refused_with_file_locks() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let dir = TempDir::new("locks-waiting");
+    let path = dir.path("contended");
+    let held = File::create(&path).unwrap();
+    // SAFETY: flock on an fd owned by `held`.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut command = std::process::Command::new("flock");
+    command
+        .arg(&path)
+        .arg("true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: runs in the forked child before exec; setsid and close_range are
+    // async-signal-safe and touch no memory.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::syscall(
+                libc::SYS_close_range,
+                3,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let mut waiter = command.spawn().expect("flock(1) from util-linux");
+    let pid = Pid::from_raw(waiter.id() as i32);
+    let waiting = format!(" -> FLOCK  ADVISORY  WRITE {pid} ");
+    let mut seen = false;
+    for _ in 0..1000 {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        if locks.lines().any(|line| line.contains(&waiting)) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let allowed = Allowances {
+        file_locks: true,
+        ..Allowances::default()
+    };
+    let refused: Vec<String> = check_tree_with(pid, &allowed)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .filter(|line| line.contains("lock"))
+        .collect();
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    assert!(seen, "flock(1) never waited for the lock");
+    assert_eq!(
+        refused,
+        vec![format!(
+            "pid {pid}: waits for a FLOCK WRITE lock on {} (bytes 0-EOF): crust does not carry \
+             over a lock request that is still waiting, even with --file-locks",
+            path.display()
+        )]
+    );
 }
 
 #[test]

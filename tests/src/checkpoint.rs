@@ -47,12 +47,25 @@ pub fn dump(
     leave_running: bool,
     timeout: Duration,
 ) -> Result<Finished, CheckpointError> {
+    let extra: &[&str] = if leave_running {
+        &["--leave-running"]
+    } else {
+        &[]
+    };
+    dump_with(pid, images, extra, timeout)
+}
+
+/// `crust dump -t PID -D IMAGES EXTRA...`, which must exit 0.
+pub fn dump_with(
+    pid: Pid,
+    images: &Path,
+    extra: &[&str],
+    timeout: Duration,
+) -> Result<Finished, CheckpointError> {
     let pid = pid.to_string();
     let images = images.to_string_lossy();
     let mut args = vec!["dump", "-t", &pid, "-D", &images];
-    if leave_running {
-        args.push("--leave-running");
-    }
+    args.extend_from_slice(extra);
     succeed(&args, timeout)
 }
 

@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::cc::{compile_c, Abi, CompileError};
-use crate::checkpoint::{dump, restore_detached, CheckpointError};
+use crate::checkpoint::{dump_with, restore_detached, CheckpointError};
 use crate::crit::{crit_decode_dir, CritError};
 use crate::image_json::{pstree, regular_file_pos, Decoded};
 use crate::session::spawn_in_own_session;
@@ -164,6 +164,11 @@ impl Subject {
         &self.ready
     }
 
+    /// The directory its images go to.
+    pub fn images(&self) -> &Path {
+        &self.images
+    }
+
     /// The file its stdout and stderr go to.
     pub fn output(&self) -> &Path {
         &self.output
@@ -173,8 +178,20 @@ impl Subject {
     /// Returns crit's JSON of the images, whose pstree must name this one
     /// process.
     pub fn dump(&mut self, leave_running: bool, timeout: Duration) -> Result<Decoded, CycleError> {
-        dump(self.pid(), &self.images, leave_running, timeout)?;
-        if !leave_running {
+        let extra: &[&str] = if leave_running {
+            &["--leave-running"]
+        } else {
+            &[]
+        };
+        self.dump_with(extra, timeout)
+    }
+
+    /// Dumps it with the options `extra` (`--leave-running`, `--file-locks`, ...); unless they
+    /// hold `--leave-running`, reaps it (the dump killed it). Returns crit's JSON of the
+    /// images, whose pstree must name this one process.
+    pub fn dump_with(&mut self, extra: &[&str], timeout: Duration) -> Result<Decoded, CycleError> {
+        dump_with(self.pid(), &self.images, extra, timeout)?;
+        if !extra.contains(&"--leave-running") {
             self.workload.collect_dumped(END_TIMEOUT)?;
         }
         let decoded = crit_decode_dir(&self.images)?;

@@ -31,7 +31,7 @@ mod workload;
 
 pub use binary::{crust, crust_binary, CrustError};
 pub use cc::{compile_c, Abi, CompileError};
-pub use checkpoint::{dump, restore_detached, CheckpointError};
+pub use checkpoint::{dump, dump_with, restore_detached, CheckpointError};
 pub use counter::{gapless_count, CounterError};
 pub use crit::{crit_decode_dir, CritError};
 pub use cycle::{CycleError, Subject};

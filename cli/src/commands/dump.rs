@@ -16,6 +16,7 @@ pub fn run(args: &DumpArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         images_dir: args.images_dir.clone(),
         leave_running: args.leave_running,
         external: args.external.clone(),
+        file_locks: args.file_locks,
     };
     progress.phase(format_args!(
         "dumping pid {} into {}",
@@ -67,6 +68,7 @@ mod tests {
             images_dir: "/tmp/ckpt".into(),
             leave_running: false,
             external: Vec::new(),
+            file_locks: false,
         };
         let summary = DumpSummary {
             processes: 1,

@@ -163,6 +163,17 @@ pub enum CodecError {
         why: &'static str,
     },
 
+    /// A file lock entry crust cannot take again.
+    #[error("image {path}: file lock {index}: {why}")]
+    BadFileLock {
+        /// filelocks.img.
+        path: PathBuf,
+        /// The entry's place in the image, from 0.
+        index: usize,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+
     /// The pagemap names pages that are not in its pages file.
     #[error("image {path}: pages at {vaddr:#x} have flags {flags:#x}; crust reads only pages stored in the pages file")]
     UnstoredPages {

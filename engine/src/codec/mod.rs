@@ -12,7 +12,8 @@
 //!    `core-TID.img` per thread, `mm-PID.img`, `fdinfo-N.img` and
 //!    `fs-PID.img`; a zombie has only its `core-PID.img` (a dead task with
 //!    its exit code); `files.img` and `pipes-data.img` hold every file and
-//!    pipe of the tree once.
+//!    pipe of the tree once, and `filelocks.img` (written when a process
+//!    holds file locks) every lock, each with its pid.
 //!
 //! [`read_tree`] reads them all back into a tree whose processes'
 //! `memory.pages` list their pagemap's runs in image order, with the paths
@@ -29,6 +30,7 @@ mod error;
 mod files;
 mod fpu;
 mod fs;
+mod locks;
 mod memory;
 mod task;
 mod thread;
@@ -80,6 +82,11 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
     }
     files::write_files(dir, &tree.processes, tree::object_id, &directories)?;
     fs::write_pipe_data(dir, &tree.processes)?;
+    let mut lock_entries = Vec::new();
+    for process in &tree.processes {
+        lock_entries.extend(locks::lock_entries(process)?);
+    }
+    locks::write_file_locks(dir, &lock_entries)?;
     Ok(())
 }
 
@@ -116,6 +123,13 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
     let mut pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let locks = locks::read_file_locks(&dir)?;
+    let pids: Vec<i32> = tasks.iter().map(|task| task.pid).collect();
+    let context = TreeContext {
+        read_files: &read_files,
+        locks: &locks,
+        pids: &pids,
+    };
 
     let mut processes = Vec::new();
     let mut zombies = Vec::new();
@@ -132,13 +146,19 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
             });
             continue;
         }
-        let (process, pages_path) =
-            read_process(&dir, &task, &layout, &read_files, &mut pipe_data)?;
+        let (process, pages_path) = read_process(&dir, &task, &layout, &context, &mut pipe_data)?;
         processes.push(process);
         pages_paths.push(pages_path);
     }
     let tree = TreeSnapshot { processes, zombies };
     Ok(TreeImages { tree, pages_paths })
+}
+
+/// What every process of a tree is read against: the tree-wide images.
+struct TreeContext<'a> {
+    read_files: &'a files::ReadFiles,
+    locks: &'a [crate::images::file_lock::FileLockEntry],
+    pids: &'a [i32],
 }
 
 /// Reads one live process of the tree; takes the data of the pipes it holds out of
@@ -147,9 +167,11 @@ fn read_process(
     dir: &ImageDir,
     task: &tree::TaskIds,
     layout: &fpu::XsaveLayout,
-    read_files: &files::ReadFiles,
+    context: &TreeContext,
     pipe_data: &mut Vec<(u32, Vec<u8>)>,
 ) -> Result<(ProcessSnapshot, PathBuf), CodecError> {
+    let read_files = context.read_files;
+    let file_locks = locks::locks_of(dir, context.locks, task.pid, context.pids)?;
     let files_id = tree::read_files_id(dir, task.pid)?;
     let (threads, state, no_new_privs) = task::read_cores(dir, task, layout)?;
     let (mut memory, dumpable) = memory::read_mm(dir, task.pid)?;
@@ -187,6 +209,7 @@ fn read_process(
         files,
         fds,
         pipe_data: own,
+        file_locks,
         cwd: fs.cwd,
         root: fs.root,
         umask: fs.umask,

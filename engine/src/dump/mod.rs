@@ -13,6 +13,7 @@
 mod error;
 mod files;
 mod inside;
+mod locks;
 mod memory;
 mod pages;
 mod process;
@@ -46,6 +47,8 @@ pub struct DumpOptions {
     /// Resources shared with processes outside the dump (`--external`): dumped as the process's
     /// own ends of them, without the data they hold, which belongs to whoever shares them.
     pub external: Vec<External>,
+    /// Dump flock, POSIX and OFD locks instead of refusing them (`--file-locks`).
+    pub file_locks: bool,
 }
 
 /// What a finished dump reports.
@@ -81,6 +84,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     check_external(root, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
+        file_locks: options.file_locks,
     };
     // Looked for before anything is done to the tree, and again once it is
     // frozen, in case it changed in between.
@@ -205,6 +209,7 @@ fn collect(
     let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
     let fds = files::collect_fds(pid, table)?;
     let pipe_data = files::collect_pipe_data(pid, table, &fds, allowed)?;
+    let file_locks = locks::collect_locks(pid, &fds)?;
     let mapped = areas.iter().filter_map(|(_, area)| match area.backing {
         crate::snapshot::VmaBacking::File { file_id } => Some(file_id),
         _ => None,
@@ -241,6 +246,7 @@ fn collect(
         files,
         fds,
         pipe_data,
+        file_locks,
         cwd: path_string(identity::cwd(pid)?)?,
         root: path_string(identity::root(pid)?)?,
         umask: process::umask(pid)?,

@@ -42,11 +42,13 @@ pub enum ImageKind {
     TtyInfo,
     /// `tty-data.img`: unread terminal input.
     TtyData,
+    /// `filelocks.img`: file locks of the tree.
+    FileLocks,
 }
 
 impl ImageKind {
     /// Every kind, for matching file names.
-    pub const ALL: [ImageKind; 16] = [
+    pub const ALL: [ImageKind; 17] = [
         ImageKind::Inventory,
         ImageKind::Pstree,
         ImageKind::Core,
@@ -63,6 +65,7 @@ impl ImageKind {
         ImageKind::SkQueues,
         ImageKind::TtyInfo,
         ImageKind::TtyData,
+        ImageKind::FileLocks,
     ];
 
     /// The magics the file starts with, in order: the image's own magic alone
@@ -86,6 +89,7 @@ impl ImageKind {
             ImageKind::SkQueues => &[IMG_COMMON_MAGIC, 0x5626_4026],
             ImageKind::TtyInfo => &[IMG_COMMON_MAGIC, 0x5945_3036],
             ImageKind::TtyData => &[IMG_COMMON_MAGIC, 0x5941_3026],
+            ImageKind::FileLocks => &[IMG_COMMON_MAGIC, 0x5432_3616],
         }
     }
 
@@ -108,6 +112,7 @@ impl ImageKind {
             ImageKind::SkQueues => "sk-queues",
             ImageKind::TtyInfo => "tty-info",
             ImageKind::TtyData => "tty-data",
+            ImageKind::FileLocks => "filelocks",
         }
     }
 

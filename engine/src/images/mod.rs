@@ -61,6 +61,7 @@ pub mod creds;
 pub mod eventfd;
 pub mod eventpoll;
 pub mod fdinfo;
+pub mod file_lock;
 pub mod fown;
 pub mod fs;
 pub mod inventory;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::core::{CoreEntry, TaskKobjIdsEntry};
 use super::error::ImageError;
 use super::fdinfo::{FdinfoEntry, FileEntry};
+use super::file_lock::FileLockEntry;
 use super::fs::FsEntry;
 use super::inventory::InventoryEntry;
 use super::json::drop_nulls;
@@ -90,6 +91,7 @@ fn decode_entries(
         ImageKind::SkQueues => with_payload_to_json::<SkPacketEntry, _>(reader, |e| e.length),
         ImageKind::TtyInfo => to_json::<TtyInfoEntry, _>(reader),
         ImageKind::TtyData => to_json::<TtyDataEntry, _>(reader),
+        ImageKind::FileLocks => to_json::<FileLockEntry, _>(reader),
         ImageKind::Pages => Ok(Vec::new()),
     }
 }

@@ -46,6 +46,9 @@ pub struct FileLock {
     pub kind: LockKind,
     /// A waiter blocked on the lock (`->`) rather than a holder.
     pub blocked: bool,
+    /// `ADVISORY`, as every lock is since Linux 5.15 (not `MANDATORY`, `MSNFS`, or a lease's
+    /// state).
+    pub advisory: bool,
     /// `READ` or `WRITE` (or a lease's state).
     pub access: String,
     /// The owning pid; `None` when the kernel prints -1 (OFD locks, leases of closed files).
@@ -94,7 +97,7 @@ pub fn parse_lock_line(line: &str) -> Result<FileLock, BadLine> {
     if blocked {
         kind_word = next("no lock kind")?;
     }
-    let _mode = next("no lock mode")?;
+    let advisory = next("no lock mode")? == "ADVISORY";
     let access = next("no lock access")?.to_string();
     let pid = dec::<i32>(next("no lock pid")?, line, "bad lock pid")?;
     let (dev, inode) = parse_file_id(next("no lock file")?, line)?;
@@ -109,6 +112,7 @@ pub fn parse_lock_line(line: &str) -> Result<FileLock, BadLine> {
         id,
         kind,
         blocked,
+        advisory,
         access,
         pid,
         dev,
@@ -165,6 +169,9 @@ mod tests {
         );
         assert_eq!((locks[0].inode, locks[0].end), (10011049, None));
         assert!(locks[1].blocked);
+        assert!(locks.iter().all(|lock| lock.advisory));
+        let lease = parse_lock_line("1: LEASE  ACTIVE    READ 7912 fe:00:10 0 EOF").unwrap();
+        assert_eq!((lease.kind, lease.advisory), (LockKind::Lease, false));
         assert_eq!(locks[2].kind, LockKind::Flock);
         assert_eq!((&locks[3].kind, locks[3].pid), (&LockKind::Ofd, None));
         assert_eq!((locks[3].start, locks[3].end), (100, Some(199)));

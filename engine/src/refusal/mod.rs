@@ -65,6 +65,8 @@ pub struct Allowances {
     /// Resources shared with processes outside the dump, to be dumped as the process's own
     /// ends of them.
     pub external: BTreeSet<External>,
+    /// flock, POSIX and OFD locks on files the process has open (`--file-locks`).
+    pub file_locks: bool,
 }
 
 impl Allowances {
@@ -148,7 +150,7 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     let open = files::check_files(pid, &mut found)?;
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, tree, &mut found);
-    locks::check_locks(pid, &open, &mut found)?;
+    locks::check_locks(pid, &open, allowed, &mut found)?;
 
     memory::check_memory(pid, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;

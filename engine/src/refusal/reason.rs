@@ -100,8 +100,10 @@ pub enum Reason {
     Hugetlb,
     /// A mapping of a kind crust does not dump yet (plural noun: `memfd mappings`).
     UnsupportedMapping { kind: &'static str },
-    /// A held file lock.
+    /// A held file lock, dumped only with `--file-locks`.
     FileLock,
+    /// A file lock (or a waiting lock request) that crust cannot take again, option or not.
+    LockNotRestorable { why: &'static str },
     /// The process's session is led by a process outside the dump.
     ForeignSession { sid: Pid },
     /// The process's group is led by a process outside the dump.
@@ -196,7 +198,8 @@ impl Reason {
             }
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
-            Self::FileLock => "file locks need --file-locks, which is not available yet".into(),
+            Self::FileLock => "file locks are dumped only with --file-locks".into(),
+            Self::LockNotRestorable { why } => format!("{why}, even with --file-locks"),
             Self::ForeignSession { .. } | Self::ForeignGroup { .. } => {
                 "it cannot be recreated without its leader; start the process with setsid \
                 (--shell-job is not available yet)"
@@ -235,9 +238,10 @@ impl fmt::Display for Resource {
                     write!(f, "fd {fd} ")?;
                 }
                 let end = lock.end.map_or("EOF".to_string(), |end| end.to_string());
+                let verb = if lock.blocked { "waits for" } else { "holds" };
                 write!(
                     f,
-                    "holds a {} {} lock on {file} (bytes {}-{end})",
+                    "{verb} a {} {} lock on {file} (bytes {}-{end})",
                     lock.kind, lock.access, lock.start
                 )
             }
@@ -364,6 +368,7 @@ mod tests {
             id: 1,
             kind: LockKind::Flock,
             blocked: false,
+            advisory: true,
             access: "WRITE".into(),
             pid: Some(Pid::from_raw(4242)),
             dev: DevId {
@@ -381,8 +386,8 @@ mod tests {
         };
         assert_eq!(
             line(resource, Reason::FileLock),
-            "pid 4242: fd 3 holds a FLOCK WRITE lock on /tmp/x (bytes 0-EOF): file locks need \
-             --file-locks, which is not available yet"
+            "pid 4242: fd 3 holds a FLOCK WRITE lock on /tmp/x (bytes 0-EOF): file locks are \
+             dumped only with --file-locks"
         );
     }
 }

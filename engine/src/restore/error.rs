@@ -237,6 +237,20 @@ pub enum RestoreError {
         /// The error.
         errno: Errno,
     },
+    /// A file lock could not be taken again in the restored process.
+    #[error("pid {pid}: cannot take the {lock} on fd {fd} ({path}) again: {errno}")]
+    TakeLock {
+        /// The process.
+        pid: i32,
+        /// The fd it was taken through.
+        fd: i32,
+        /// The locked file.
+        path: String,
+        /// The lock, described.
+        lock: String,
+        /// What the kernel said.
+        errno: Errno,
+    },
     /// Setting a file's status flags failed.
     #[error("pid {pid}: cannot set the flags of file id {id}: {errno}")]
     FileFlags {

@@ -160,6 +160,9 @@ impl<'a> TreeBuilder<'a> {
         }
 
         super::files::install_fds(&mut leader, &scratch, process, self.files)?;
+        // Nothing of the process may be closed from here on: closing any fd of a file
+        // drops the process's POSIX locks on it.
+        super::locks::take_locks(&mut leader, &scratch, process)?;
         let threads = super::finish_process(leader, &scratch, process)?;
         self.built.push(Built { process, threads });
         Ok(())

@@ -7,12 +7,14 @@
 //! restore steps can trust every address, size and number in it.
 
 mod files;
+mod locks;
 mod memory;
 mod process;
 mod thread;
 mod tree;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+pub use locks::{FileLockKind, FileLockSnapshot};
 pub use memory::{
     MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot, PAGE_SIZE, TASK_SIZE,
 };
@@ -75,6 +77,18 @@ pub enum SnapshotError {
         what: &'static str,
         /// The value found.
         value: i64,
+    },
+    /// A file lock cannot be taken again as described.
+    #[error("pid {pid}: the {lock} on fd {fd} cannot be restored: {why}")]
+    BadLock {
+        /// Process holding the lock.
+        pid: i32,
+        /// The lock, described.
+        lock: String,
+        /// The fd it is taken through.
+        fd: i32,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// The process has no threads, or its first thread is not the leader.
     #[error("pid {pid}: the images describe no main thread")]

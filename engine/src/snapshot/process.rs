@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use super::{
-    FdSnapshot, FileSnapshot, MemorySnapshot, PendingSignal, SnapshotError, ThreadSnapshot,
+    FdSnapshot, FileLockSnapshot, FileSnapshot, MemorySnapshot, PendingSignal, SnapshotError,
+    ThreadSnapshot,
 };
 
 /// Number of signals the kernel knows (1..=64).
@@ -110,6 +111,8 @@ pub struct ProcessSnapshot {
     pub fds: Vec<FdSnapshot>,
     /// Data sitting in pipes, by pipe id.
     pub pipe_data: Vec<(u32, Vec<u8>)>,
+    /// File locks it holds (dumped with `--file-locks`).
+    pub file_locks: Vec<FileLockSnapshot>,
     /// Working directory.
     pub cwd: String,
     /// Root directory.
@@ -188,7 +191,8 @@ impl ProcessSnapshot {
             (0..=64).contains(&self.exit_signal),
         )?;
         self.memory.validate(pid)?;
-        self.validate_fds()
+        self.validate_fds()?;
+        self.validate_locks()
     }
 
     fn validate_fds(&self) -> Result<(), SnapshotError> {

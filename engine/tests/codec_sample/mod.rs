@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use engine::codec::{read_tree, write_tree, CodecError};
 use engine::images::ImageDir;
 use engine::snapshot::{
-    Credentials, FdSnapshot, FileSnapshot, ItimerValue, MemorySnapshot, MmFields, PageRun,
-    PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot, RegularFile, Rlimit,
-    RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, TreeSnapshot, VmaBacking,
-    VmaSnapshot, PAGE_SIZE,
+    Credentials, FdSnapshot, FileLockKind, FileLockSnapshot, FileSnapshot, ItimerValue,
+    MemorySnapshot, MmFields, PageRun, PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot,
+    RegularFile, Rlimit, RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, TreeSnapshot,
+    VmaBacking, VmaSnapshot, PAGE_SIZE,
 };
 
 pub const PID: i32 = 4242;
@@ -96,6 +96,7 @@ pub fn process() -> ProcessSnapshot {
             fd(4, 4, true),
         ],
         pipe_data: vec![(PIPE_ID, PIPE_DATA.to_vec())],
+        file_locks: file_locks(),
         cwd: "/var/tmp".into(),
         root: "/".into(),
         umask: 0o027,
@@ -363,6 +364,21 @@ fn memory() -> MemorySnapshot {
             },
         ],
     }
+}
+
+/// A flock and a POSIX write lock on bytes 10-29, both through fd 1 (the log).
+fn file_locks() -> Vec<FileLockSnapshot> {
+    let lock = |kind, exclusive, start, len| FileLockSnapshot {
+        kind,
+        exclusive,
+        fd: 1,
+        start,
+        len,
+    };
+    vec![
+        lock(FileLockKind::Flock, false, 0, 0),
+        lock(FileLockKind::Posix, true, 10, 20),
+    ]
 }
 
 fn files() -> Vec<FileSnapshot> {
