@@ -149,11 +149,6 @@ impl Subject {
         self.dir.path()
     }
 
-    /// The directory its images go to.
-    pub fn images(&self) -> &Path {
-        &self.images
-    }
-
     /// The workload's pid.
     pub fn pid(&self) -> Pid {
         self.workload.pid()
