@@ -38,14 +38,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Checkpoint a running process into a directory of images.
+    /// Checkpoint a running process and all its descendants into a directory of images.
     #[command(
-        long_about = "Checkpoint a running process into a directory of images. \
-            crust freezes every thread of the process, saves its memory, registers, \
-            files and other kernel state as CRIU image files in the images directory, \
-            then kills the process (or lets it carry on with --leave-running). \
-            Anything crust cannot restore faithfully is refused before anything is \
-            written, and the process is left running as it was.",
+        long_about = "Checkpoint a running process and all its descendants into a \
+            directory of images. crust freezes every thread of every process of the \
+            tree, saves their memory, registers, files and other kernel state as CRIU \
+            image files in the images directory, then kills the tree (or lets it carry \
+            on with --leave-running). Anything crust cannot restore faithfully is \
+            refused before anything is written, and the tree is left running as it \
+            was; `crust check -t PID` lists every such blocker at once.",
         after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
@@ -54,11 +55,12 @@ pub enum Command {
     )]
     Dump(DumpArgs),
 
-    /// Bring a process back from a directory of images.
+    /// Bring a process tree back from a directory of images.
     #[command(
-        long_about = "Bring a process back from a directory of images written by \
-            `crust dump`. The process gets its old pid, memory, registers and files \
-            back and carries on from where it was frozen. Without -d, crust waits \
+        long_about = "Bring a process tree back from a directory of images written by \
+            `crust dump`. Every process gets its old pid, parent, process group, \
+            session, memory, registers and files back and carries on from where it \
+            was frozen. Without -d, crust waits \
             for it and exits with its exit status (128+SIG if a signal killed it), \
             as if it were the process; with -d it prints the pid and returns once \
             the process runs.",
@@ -87,7 +89,8 @@ pub enum Command {
             descendants, all at once, one line each (pid, resource, reason, and \
             the option that would lift it), and exit 0 only if nothing. The \
             processes are only read, never stopped.",
-        after_help = "Example:\n  crust check\n  crust check -t 4242"
+        after_help = "Example:\n  crust check\n  crust check -t 4242\n  \
+            crust check -t 4242 --file-locks   # would it dump with --file-locks?"
     )]
     Check(CheckArgs),
 
@@ -172,9 +175,17 @@ pub struct ShowArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Check this process instead of the kernel.
+    /// Check this process and its descendants instead of the kernel.
     #[arg(short = 't', long = "tree", value_name = "PID", value_parser = pid_parser())]
     pub pid: Option<i32>,
+
+    /// With -t: check as `crust dump --external` would (what it names is not a blocker).
+    #[arg(long, value_name = "pipe:[INODE]", requires = "pid")]
+    pub external: Vec<External>,
+
+    /// With -t: check as `crust dump --file-locks` would (held locks are not blockers).
+    #[arg(long, requires = "pid")]
+    pub file_locks: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -194,6 +194,13 @@ fn without_file_locks_the_dump_is_refused_naming_each_lock_and_the_option() {
         );
     }
 
+    // The blocker report says the same, and nothing once the option is given.
+    let checked = run_crust(&["check", "-t", &pid.to_string()]);
+    assert_eq!(checked.code(), Some(1), "{checked:?}");
+    assert!(checked.stdout.contains("--file-locks"), "{checked:?}");
+    let checked = run_crust(&["check", "-t", &pid.to_string(), "--file-locks"]);
+    assert_eq!(checked.code(), Some(0), "{checked:?}");
+
     // Untouched: it still runs, holding every lock, and finds them itself.
     assert!(kill(pid, None).is_ok(), "pid {pid} is gone");
     expect_held(dir);

@@ -11,7 +11,13 @@ use crate::args::CheckArgs;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     match args.pid {
-        Some(pid) => check_process(Pid::from_raw(pid)),
+        Some(pid) => {
+            let allowed = engine::refusal::Allowances {
+                external: args.external.iter().copied().collect(),
+                file_locks: args.file_locks,
+            };
+            check_process(Pid::from_raw(pid), &allowed)
+        }
         None => check_kernel(),
     }
 }
@@ -55,14 +61,15 @@ fn describe(report: &Report) -> String {
     }
 }
 
-fn check_process(pid: Pid) -> anyhow::Result<ExitCode> {
+fn check_process(pid: Pid, allowed: &engine::refusal::Allowances) -> anyhow::Result<ExitCode> {
     // Without its capabilities crust may not even read the tree, and could
     // not dump it whatever it holds: that is the one thing to say.
     if let Err(missing) = engine::privileges::require_checkpoint_restore("dump it") {
         say(format_args!("pid {pid}: {missing}"))?;
         anyhow::bail!("pid {pid} cannot be dumped by crust as it runs now");
     }
-    let refusals = process_refusals(pid).with_context(|| format!("check of pid {pid} failed"))?;
+    let refusals =
+        process_refusals(pid, allowed).with_context(|| format!("check of pid {pid} failed"))?;
     if refusals.is_empty() {
         say(format_args!(
             "pid {pid}: nothing in its tree that crust would refuse to dump"
@@ -86,9 +93,12 @@ fn count_of(n: usize, noun: &str) -> String {
     }
 }
 
-/// What crust would refuse to dump in `pid`, one line each.
-fn process_refusals(pid: Pid) -> anyhow::Result<Vec<String>> {
-    let refusals = engine::refusal::check_tree(pid)?;
+/// What crust would refuse to dump in the tree of `pid` with `allowed` given, one line each.
+fn process_refusals(
+    pid: Pid,
+    allowed: &engine::refusal::Allowances,
+) -> anyhow::Result<Vec<String>> {
+    let refusals = engine::refusal::check_tree_with(pid, allowed)?;
     Ok(refusals.iter().map(ToString::to_string).collect())
 }
 

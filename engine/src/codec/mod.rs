@@ -135,7 +135,7 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
     let mut zombies = Vec::new();
     let mut pages_paths = Vec::new();
     for task in tasks {
-        if let Some((wait_status, exit_signal)) = task::read_zombie(&dir, task.pid)? {
+        if let Some((wait_status, exit_signal, comm)) = task::read_zombie(&dir, task.pid)? {
             zombies.push(ZombieSnapshot {
                 pid: task.pid,
                 ppid: task.ppid,
@@ -143,6 +143,7 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
                 sid: task.sid,
                 wait_status,
                 exit_signal,
+                comm,
             });
             continue;
         }

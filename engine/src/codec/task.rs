@@ -69,7 +69,7 @@ pub(crate) fn write_zombie(dir: &ImageDir, zombie: &ZombieSnapshot) -> Result<()
     let tc = TaskCoreEntry {
         task_state: task_state::DEAD,
         exit_code: zombie.wait_status as u32,
-        comm: String::new(),
+        comm: zombie.comm.clone(),
         crust_exit_signal: Some(fit(pid, "exit signal", zombie.exit_signal)?),
         ..Default::default()
     };
@@ -85,8 +85,11 @@ pub(crate) fn write_zombie(dir: &ImageDir, zombie: &ZombieSnapshot) -> Result<()
     Ok(())
 }
 
-/// The leader's core of task `pid`, when it is a zombie: its wait status and exit signal.
-pub(crate) fn read_zombie(dir: &ImageDir, pid: i32) -> Result<Option<(i32, i32)>, CodecError> {
+/// The leader's core of task `pid`, when it is a zombie: its wait status, exit signal and name.
+pub(crate) fn read_zombie(
+    dir: &ImageDir,
+    pid: i32,
+) -> Result<Option<(i32, i32, String)>, CodecError> {
     let name = ImageName::with_id(ImageKind::Core, task_id(pid));
     let path = dir.file_path(name);
     let core: CoreEntry = dir.read_one(name)?;
@@ -97,7 +100,8 @@ pub(crate) fn read_zombie(dir: &ImageDir, pid: i32) -> Result<Option<(i32, i32)>
         Some(signal) => check_range(&path, "exit signal", signal, 1..=64)? as i32,
         None => SIGCHLD,
     };
-    Ok(Some((tc.exit_code as i32, exit_signal)))
+    let comm: String = tc.comm.chars().take(15).collect();
+    Ok(Some((tc.exit_code as i32, exit_signal, comm)))
 }
 
 fn task_core(

@@ -78,5 +78,6 @@ fn zombie(pid: Pid, parent: Pid) -> Result<Option<ZombieSnapshot>, DumpError> {
         sid: stat.session.as_raw(),
         wait_status: stat.exit_code,
         exit_signal: libc::SIGCHLD,
+        comm: stat.comm,
     }))
 }

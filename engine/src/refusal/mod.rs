@@ -122,11 +122,6 @@ impl Tree {
         self.members.iter().any(|m| m.pid == pid)
     }
 
-    /// Whether `pid` is a live (not zombie) process of the tree.
-    fn has_live(&self, pid: Pid) -> bool {
-        self.members.iter().any(|m| m.pid == pid && !m.zombie)
-    }
-
     /// The parent of `pid` in the tree.
     fn parent(&self, pid: Pid) -> Option<Pid> {
         self.members.iter().find(|m| m.pid == pid)?.parent

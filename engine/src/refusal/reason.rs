@@ -108,8 +108,6 @@ pub enum Reason {
     ForeignSession { sid: Pid },
     /// The process's group is led by a process outside the dump.
     ForeignGroup { pgid: Pid },
-    /// The process's group leader, of the tree, has exited (it is a zombie).
-    GroupLeaderExited { pgid: Pid },
     /// The process is in a session it does not lead and its parent is not in.
     SessionNotInherited { sid: Pid, parent: Pid },
     /// The process shares something with its parent as threads do.
@@ -138,9 +136,6 @@ impl Reason {
             Self::Compat32 => " runs 32-bit (ia32) code".into(),
             Self::UnixPeer(peer) => format!(" {peer}"),
             Self::ForeignGroup { pgid } => format!(" is in the process group of pid {pgid}"),
-            Self::GroupLeaderExited { pgid } => {
-                format!(" is in the process group of pid {pgid}, which has exited")
-            }
             Self::SessionNotInherited { sid, parent } => {
                 format!(" is in the session of pid {sid}, and its parent {parent} is not")
             }
@@ -206,9 +201,6 @@ impl Reason {
                     .into()
             }
             Self::Compat32 => "32-bit tasks are not supported yet".into(),
-            Self::GroupLeaderExited { .. } => {
-                "process groups whose leader has exited are not supported yet".into()
-            }
             Self::SessionNotInherited { .. } => {
                 "a restore can give a process only its parent's session or one it leads".into()
             }

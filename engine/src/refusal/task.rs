@@ -109,7 +109,8 @@ fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
 /// terminal. The root of the tree must lead its session and group (their leaders would
 /// otherwise be outside the dump); every other process either leads its session or shares
 /// its parent's (a restore can only give it a session by inheritance), and its group is led
-/// by a live process of the tree.
+/// by a process of the tree (a zombie leader's group is recreated before it exits) or has no
+/// leader any more and no member outside the tree.
 pub(super) fn check_session(
     pid: Pid,
     tree: &Tree,
@@ -132,13 +133,9 @@ pub(super) fn check_session(
                 let sid = stat.session;
                 found.add(Resource::Task, Reason::SessionNotInherited { sid, parent });
             }
-            if stat.pgrp != pid && !tree.has_live(stat.pgrp) {
-                let pgid = stat.pgrp;
-                let reason = match tree.contains(pgid) {
-                    true => Reason::GroupLeaderExited { pgid },
-                    false => Reason::ForeignGroup { pgid },
-                };
-                found.add(Resource::Task, reason);
+            let pgid = stat.pgrp;
+            if pgid != pid && !tree.contains(pgid) && !orphan_group(pgid, tree) {
+                found.add(Resource::Task, Reason::ForeignGroup { pgid });
             }
         }
     }
@@ -149,6 +146,25 @@ pub(super) fn check_session(
         );
     }
     Ok(())
+}
+
+/// Whether group `pgid` lost its leader (no task has that pid) and every member is in the
+/// tree: the restore recreates it with a helper task that leads it while the members join.
+fn orphan_group(pgid: Pid, tree: &Tree) -> bool {
+    if crate::proc::proc_path(pgid, "stat").exists() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let outside_member = entries.flatten().any(|entry| {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            return false;
+        };
+        let pid = Pid::from_raw(pid);
+        !tree.contains(pid) && matches!(stat(pid), Ok(s) if s.pgrp == pgid)
+    });
+    !outside_member
 }
 
 /// Refuse a process that shares its fd table, filesystem information or memory with its

@@ -210,15 +210,23 @@ fn write_differing(
                 .read_exact_at(&mut saved[..len], piece.offset + done)
                 .map_err(io)?;
             mem.read_exact_at(&mut there[..len], addr).map_err(io)?;
-            for page in (0..len).step_by(PAGE_SIZE as usize) {
-                let end = page + PAGE_SIZE as usize;
-                if saved[page..end] == there[page..end] {
+            let page = PAGE_SIZE as usize;
+            let differs = |at: usize| saved[at..at + page] != there[at..at + page];
+            let mut at = 0;
+            while at < len {
+                if !differs(at) {
                     same += PAGE_SIZE;
+                    at += page;
                     continue;
                 }
-                mem.write_all_at(&saved[page..end], addr + page as u64)
+                let mut end = at + page;
+                while end < len && differs(end) {
+                    end += page;
+                }
+                mem.write_all_at(&saved[at..end], addr + at as u64)
                     .map_err(io)?;
-                written += PAGE_SIZE;
+                written += (end - at) as u64;
+                at = end;
             }
             done += len as u64;
         }

@@ -94,7 +94,9 @@ pub fn restore_tree(
         return Err(RestoreError::MissingPages { pid: root.pid });
     }
     let inherited = inherit::inherit_fds(tree, inherit_fds)?;
-    pids::wait_until_free(&tree.all_ids())?;
+    let helpers = tree.orphan_groups().into_iter().map(|(pgid, _)| pgid);
+    let ids: Vec<i32> = tree.all_ids().into_iter().chain(helpers).collect();
+    pids::wait_until_free(&ids)?;
     log::info!(
         "restoring pid {} ({} processes, {} threads, {} zombies)",
         root.pid,

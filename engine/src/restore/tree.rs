@@ -38,6 +38,15 @@ struct Unborn<'a> {
     thread: RemoteThread,
 }
 
+/// A task made only to lead a process group whose leader had exited, while the members
+/// join it; it exits and its parent reaps it before anything runs.
+struct GroupHelper {
+    pgid: i32,
+    sid: i32,
+    parent: i32,
+    thread: RemoteThread,
+}
+
 /// The restore of one tree in progress.
 pub struct TreeBuilder<'a> {
     tree: &'a TreeSnapshot,
@@ -46,6 +55,7 @@ pub struct TreeBuilder<'a> {
     shared: SharedObjects,
     built: Vec<Built<'a>>,
     unborn: Vec<Unborn<'a>>,
+    helpers: Vec<GroupHelper>,
     /// Every pid made so far but the root (which `root` guards).
     made: Vec<Pid>,
     root: Option<Spawned>,
@@ -62,6 +72,7 @@ impl<'a> TreeBuilder<'a> {
             shared: SharedObjects::new(),
             built: Vec::new(),
             unborn: Vec::new(),
+            helpers: Vec::new(),
             made: Vec::new(),
             root: None,
         }
@@ -80,6 +91,7 @@ impl<'a> TreeBuilder<'a> {
         self.build(root, leader, None)?;
         self.join_groups()?;
         self.end_zombies()?;
+        self.end_helpers()?;
         self.release()?;
         Ok(self.root.take().map(Spawned::release).unwrap_or(pid))
     }
@@ -98,6 +110,7 @@ impl<'a> TreeBuilder<'a> {
         parent: Option<&'a ProcessSnapshot>,
     ) -> Result<(), RestoreError> {
         let scratch = self.scratch(process.pid);
+        let tree = self.tree;
         match parent {
             None => self.root_memory(&mut leader, &scratch, process)?,
             Some(parent) => {
@@ -139,8 +152,19 @@ impl<'a> TreeBuilder<'a> {
         if process.sid == process.pid {
             leader.call("start the session", libc::SYS_setsid, [0; 6])?;
         }
+        let orphans = tree.orphan_groups();
+        for (pgid, sid) in orphans.into_iter().filter(|(_, sid)| *sid == process.pid) {
+            let mut forked = fork_child(&mut leader, &scratch, pgid, libc::SIGCHLD)?;
+            self.made.push(forked.tid());
+            forked.trampoline = scratch.trampoline();
+            self.helpers.push(GroupHelper {
+                pgid,
+                sid,
+                parent: process.pid,
+                thread: forked,
+            });
+        }
 
-        let tree = self.tree;
         for child in tree.processes.iter().filter(|p| p.ppid == process.pid) {
             let forked = fork_child(&mut leader, &scratch, child.pid, child.exit_signal)?;
             self.made.push(forked.tid());
@@ -203,6 +227,12 @@ impl<'a> TreeBuilder<'a> {
     /// Each process and zombie joins its process group: the leaders' groups first, then the
     /// others (a group must exist before it is joined). A session leader leads its group.
     fn join_groups(&mut self) -> Result<(), RestoreError> {
+        for helper in &mut self.helpers {
+            let args = [0, 0, 0, 0, 0, 0];
+            helper
+                .thread
+                .call("lead the process group", libc::SYS_setpgid, args)?;
+        }
         for leaders_pass in [true, false] {
             for built in &mut self.built {
                 let p = built.process;
@@ -236,18 +266,36 @@ impl<'a> TreeBuilder<'a> {
                 .iter_mut()
                 .find(|b| b.process.pid == zombie.ppid)
                 .ok_or(RestoreError::MissingParent { pid: zombie.pid })?;
-            let pending = parent
-                .process
-                .shared_pending
-                .iter()
-                .any(|s| s.signo() == zombie.exit_signal);
-            if !pending {
-                let scratch = Scratch {
-                    base: self.scratch_base,
-                    pid: Pid::from_raw(parent.process.pid),
-                };
-                take_signal(&mut parent.threads[0], &scratch, zombie.exit_signal)?;
-            }
+            take_back_signal(parent, self.scratch_base, zombie.exit_signal)?;
+        }
+        Ok(())
+    }
+
+    /// Lets each group helper exit once its group has its members, and has its parent reap
+    /// it (and take back the signal its death sent).
+    fn end_helpers(&mut self) -> Result<(), RestoreError> {
+        /// wait4(2) option: any child, thread or process.
+        const WALL: u64 = 0x4000_0000;
+        for helper in std::mem::take(&mut self.helpers) {
+            let ending = ZombieSnapshot {
+                pid: helper.pgid,
+                ppid: helper.parent,
+                pgid: helper.pgid,
+                sid: helper.sid,
+                wait_status: 0,
+                exit_signal: libc::SIGCHLD,
+                comm: String::new(),
+            };
+            end_as(helper.thread, &ending, &self.scratch(helper.pgid))?;
+            wait_for_zombie(helper.pgid)?;
+            let parent = self
+                .built
+                .iter_mut()
+                .find(|b| b.process.pid == helper.parent)
+                .ok_or(RestoreError::MissingParent { pid: helper.pgid })?;
+            let args = [helper.pgid as u64, 0, WALL, 0, 0, 0];
+            parent.threads[0].call("reap the group's helper", libc::SYS_wait4, args)?;
+            take_back_signal(parent, self.scratch_base, libc::SIGCHLD)?;
         }
         Ok(())
     }
@@ -324,6 +372,18 @@ fn end_as(
     scratch: &Scratch,
 ) -> Result<(), RestoreError> {
     let tid = thread.tid();
+    if !zombie.comm.is_empty() {
+        let mut name = [0u8; 16];
+        let n = zombie.comm.len().min(15);
+        name[..n].copy_from_slice(&zombie.comm.as_bytes()[..n]);
+        let addr = scratch.put(128, &name)?;
+        const PR_SET_NAME: u64 = 15;
+        thread.call(
+            "name the zombie",
+            libc::SYS_prctl,
+            [PR_SET_NAME, addr, 0, 0, 0, 0],
+        )?;
+    }
     let (nr, args) = match zombie.killed_by() {
         Some(signal) => {
             let default = [0u64; 4];
@@ -377,6 +437,28 @@ fn wait_for_zombie(pid: i32) -> Result<(), RestoreError> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Takes back the `signal` a child's death sent to `parent`, unless the parent had it
+/// pending at dump (it is one of its saved signals then).
+fn take_back_signal(
+    parent: &mut Built,
+    scratch_base: u64,
+    signal: i32,
+) -> Result<(), RestoreError> {
+    let saved = parent
+        .process
+        .shared_pending
+        .iter()
+        .any(|s| s.signo() == signal);
+    if saved {
+        return Ok(());
+    }
+    let scratch = Scratch {
+        base: scratch_base,
+        pid: Pid::from_raw(parent.process.pid),
+    };
+    take_signal(&mut parent.threads[0], &scratch, signal)
 }
 
 /// Takes one pending `signal` off the process (rt_sigtimedwait with a zero timeout).

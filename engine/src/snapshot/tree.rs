@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::{ProcessSnapshot, SnapshotError};
 
 /// A child that had exited and was waiting for its parent to reap it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZombieSnapshot {
     /// Its pid.
     pub pid: i32,
@@ -20,6 +20,8 @@ pub struct ZombieSnapshot {
     pub wait_status: i32,
     /// The signal its parent gets when it dies (SIGCHLD unless clone(2) said otherwise).
     pub exit_signal: i32,
+    /// Its name (comm), as ps shows it.
+    pub comm: String,
 }
 
 impl ZombieSnapshot {
@@ -62,6 +64,20 @@ impl TreeSnapshot {
             .iter()
             .flat_map(|p| p.threads.iter().map(|t| t.tid));
         tids.chain(self.zombies.iter().map(|z| z.pid)).collect()
+    }
+
+    /// Process groups of the tree whose leader is not in it (it had exited and was reaped), as
+    /// (pgid, session of their members), each once.
+    pub fn orphan_groups(&self) -> Vec<(i32, i32)> {
+        let ids = self.all_ids();
+        let groups = self.processes.iter().map(|p| (p.pgid, p.sid));
+        let mut orphans: Vec<(i32, i32)> = groups
+            .chain(self.zombies.iter().map(|z| (z.pgid, z.sid)))
+            .filter(|(pgid, _)| !ids.contains(pgid))
+            .collect();
+        orphans.sort_unstable();
+        orphans.dedup_by_key(|(pgid, _)| *pgid);
+        orphans
     }
 
     /// Checks each process, and that the tree is one: ids unique, the root
@@ -121,12 +137,13 @@ mod tests {
             sid: 1,
             wait_status: 7 << 8,
             exit_signal: libc::SIGCHLD,
+            comm: "sleep".into(),
         };
         assert_eq!(exited.exit_code(), Some(7));
         assert_eq!(exited.killed_by(), None);
         let killed = ZombieSnapshot {
             wait_status: libc::SIGKILL,
-            ..exited
+            ..exited.clone()
         };
         assert_eq!(killed.exit_code(), None);
         assert_eq!(killed.killed_by(), Some(libc::SIGKILL));

@@ -1,0 +1,135 @@
+//! Process groups and zombies of a tree come back as they were: a group
+//! whose leader exited and was reaped (its members reparented to the root, a
+//! subreaper), a group led by a zombie, the zombie itself with its name and
+//! exit status, reaped by its parent after the restore.
+//!
+//! Needs the crust binary built first: `cargo build --release -p cli`.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tests::{compile_c, crit_decode_dir, crust, poll_until, spawn_in_own_session, TempDir};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The root (a subreaper) forks A, which leads a new group, forks B into it and exits (the
+/// root reaps it: B's group has no leader any more); and C, which leads a group, forks D
+/// into it and exits with status 3 (the root leaves it a zombie). On SIGUSR1 the root reaps
+/// C and reports its status.
+const GROUPS: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static volatile sig_atomic_t asked;
+static void ask(int sig) { (void)sig; asked = 1; }
+int main(void) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    signal(SIGUSR1, ask);
+    pid_t a = fork();
+    if (a == 0) {
+        setpgid(0, 0);
+        if (fork() == 0) for (;;) pause();
+        _exit(0);
+    }
+    waitpid(a, 0, 0);
+    pid_t c = fork();
+    if (c == 0) {
+        setpgid(0, 0);
+        if (fork() == 0) for (;;) pause();
+        prctl(PR_SET_NAME, "doomed");
+        _exit(3);
+    }
+    usleep(300000);
+    printf("ready %d %d\n", a, c);
+    fflush(stdout);
+    while (!asked) pause();
+    int status = 0;
+    pid_t got = waitpid(c, &status, WNOHANG);
+    printf("reaped %d exited %d status %d\n", got, WIFEXITED(status), WEXITSTATUS(status));
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// (ppid, pgid, sid, state, comm) of `pid` from /proc.
+fn identity(pid: i32) -> (i32, i32, i32, char, String) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let open = stat.find('(').expect("comm start");
+    let close = stat.rfind(')').expect("comm end");
+    let comm = stat[open + 1..close].to_string();
+    let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let number = |i: usize| rest[i].parse::<i32>().expect("number");
+    let state = rest[0].chars().next().expect("state");
+    (number(1), number(2), number(3), state, comm)
+}
+
+#[test]
+fn groups_without_a_live_leader_and_zombies_come_back() {
+    let temp = TempDir::new("tree-groups").expect("temp dir");
+    let program = compile_c(GROUPS, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let output = temp.path().join("out.txt");
+    let mut workload = spawn_in_own_session(&mut Command::new(program), &output).expect("start");
+    let root = workload.pid().as_raw();
+    let (a, c) = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        let line = text.lines().find(|l| l.starts_with("ready "))?;
+        let mut words = line.split(' ').skip(1).map(|w| w.parse::<i32>().ok());
+        Some((words.next()??, words.next()??))
+    })
+    .expect("the tree is ready");
+    let children = fs::read_to_string(format!("/proc/{root}/task/{root}/children")).expect("kids");
+    let mut pids: Vec<i32> = children
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    pids.sort_unstable();
+    let before: Vec<_> = pids.iter().map(|pid| (*pid, identity(*pid))).collect();
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(
+        before.iter().any(|(_, id)| id.1 == a),
+        "a member of A's group: {before:?}"
+    );
+    assert!(
+        before.iter().any(|(pid, id)| *pid == c && id.3 == 'Z'),
+        "{before:?}"
+    );
+
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    crit_decode_dir(&images).expect("crit decodes every image");
+
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    let after: Vec<_> = pids.iter().map(|pid| (*pid, identity(*pid))).collect();
+    assert_eq!(after, before);
+    assert_eq!(identity(root).1, root);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{a}")).exists(),
+        "the helper that led group {a} is gone"
+    );
+
+    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
+    let report = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        Some(text.lines().find(|l| l.starts_with("reaped "))?.to_string())
+    })
+    .expect("the root reports");
+    assert_eq!(report, format!("reaped {c} exited 1 status 3"));
+    for pid in pids.iter().chain([&root]) {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+}
