@@ -133,3 +133,83 @@ fn groups_without_a_live_leader_and_zombies_come_back() {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
 }
+
+/// A child made with clone(CLONE_FS) waits for SIGUSR1 and reports its cwd and umask; on
+/// SIGUSR1 the parent changes both (in the shared fs information) and wakes the child.
+const SHARED_FS: &str = r#"
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static char stack[65536];
+static void nop(int sig) { (void)sig; }
+static int child(void *arg) {
+    (void)arg;
+    for (;;) {
+        pause();
+        char cwd[256];
+        if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+        mode_t mask = umask(0);
+        umask(mask);
+        printf("child cwd %s umask %o\n", cwd, mask);
+        fflush(stdout);
+    }
+}
+int main(void) {
+    signal(SIGUSR1, nop);
+    pid_t c = clone(child, stack + sizeof stack, CLONE_FS | SIGCHLD, 0);
+    printf("ready %d\n", c);
+    fflush(stdout);
+    for (;;) {
+        pause();
+        chdir("/tmp");
+        umask(027);
+        kill(c, SIGUSR1);
+    }
+}
+"#;
+
+#[test]
+fn a_child_sharing_fs_information_still_shares_it() {
+    let temp = TempDir::new("tree-fs").expect("temp dir");
+    let program = compile_c(SHARED_FS, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let output = temp.path().join("out.txt");
+    let mut workload = spawn_in_own_session(&mut Command::new(program), &output).expect("start");
+    let root = workload.pid().as_raw();
+    let child: i32 = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("ready ")?.parse().ok())
+    })
+    .expect("ready");
+
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let fs_id = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0]["fs_id"].clone();
+    assert_eq!(fs_id(root), fs_id(child), "CRIU's way of saying CLONE_FS");
+
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
+    let report = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        Some(text.lines().find(|l| l.starts_with("child "))?.to_string())
+    })
+    .expect("the child reports");
+    assert_eq!(report, "child cwd /tmp umask 27");
+    for pid in [child, root] {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}

@@ -173,7 +173,13 @@ fn read_process(
 ) -> Result<(ProcessSnapshot, PathBuf), CodecError> {
     let read_files = context.read_files;
     let file_locks = locks::locks_of(dir, context.locks, task.pid, context.pids)?;
-    let files_id = tree::read_files_id(dir, task.pid)?;
+    let ids = tree::read_ids(dir, task.pid)?;
+    let files_id = ids.files_id;
+    // CRIU's way of saying CLONE_FS: the parent's fs id.
+    let parent_fs_id = match context.pids.contains(&task.ppid) && task.ppid != task.pid {
+        true => Some(tree::read_ids(dir, task.ppid)?.fs_id),
+        false => None,
+    };
     let (threads, state, no_new_privs) = task::read_cores(dir, task, layout)?;
     let (mut memory, dumpable) = memory::read_mm(dir, task.pid)?;
     let (pages, pages_path) = memory::read_pages(dir, task.pid)?;
@@ -225,6 +231,7 @@ fn read_process(
         child_subreaper: state.child_subreaper,
         exit_signal: state.exit_signal,
         stopped: state.stopped,
+        shares_fs_with_parent: parent_fs_id == Some(ids.fs_id),
     };
     Ok((process, pages_path))
 }

@@ -54,10 +54,12 @@ pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), Code
             sid: fit(pid, "session", process.sid)?,
             threads,
         };
-        dir.write_one(
-            ImageName::with_id(ImageKind::Ids, entry.pid),
-            &kobj_ids(index),
-        )?;
+        let mut ids = kobj_ids(index);
+        if process.shares_fs_with_parent {
+            let parent = tree.processes.iter().position(|p| p.pid == process.ppid);
+            ids.fs_id = parent.map_or(ids.fs_id, object_id);
+        }
+        dir.write_one(ImageName::with_id(ImageKind::Ids, entry.pid), &ids)?;
         pstree.push(entry);
     }
     for zombie in &tree.zombies {
@@ -188,9 +190,8 @@ fn read_task(
     })
 }
 
-/// Reads ids-PID.img and returns the id of the task's fd table.
-pub(crate) fn read_files_id(dir: &ImageDir, pid: i32) -> Result<u32, CodecError> {
+/// Reads ids-PID.img: the ids of the task's fd table, fs information and other objects.
+pub(crate) fn read_ids(dir: &ImageDir, pid: i32) -> Result<TaskKobjIdsEntry, CodecError> {
     let pid = u32::try_from(pid).unwrap_or(0);
-    let ids: TaskKobjIdsEntry = dir.read_one(ImageName::with_id(ImageKind::Ids, pid))?;
-    Ok(ids.files_id)
+    Ok(dir.read_one(ImageName::with_id(ImageKind::Ids, pid))?)
 }

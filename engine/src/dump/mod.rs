@@ -261,6 +261,7 @@ fn collect(
         child_subreaper: inside.child_subreaper,
         exit_signal: libc::SIGCHLD,
         stopped: infection.threads()[0].tracee.group_stop().is_some(),
+        shares_fs_with_parent: parent.is_some_and(|parent| process::shares_fs(parent, pid)),
     };
     Ok(process)
 }

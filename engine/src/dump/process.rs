@@ -126,3 +126,13 @@ pub fn pending_signals(tid: Pid, shared: bool) -> Result<Vec<PendingSignal>, Dum
         }
     }
 }
+
+/// Whether `child` shares its fs information (cwd, root, umask) with `parent`: kcmp(2)
+/// KCMP_FS says they point to one kernel object.
+pub fn shares_fs(parent: Pid, child: Pid) -> bool {
+    const KCMP_FS: libc::c_int = 3;
+    let (parent, child) = (parent.as_raw(), child.as_raw());
+    // SAFETY: kcmp takes plain integers and reads no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_kcmp, parent, child, KCMP_FS, 0, 0) };
+    rc == 0
+}

@@ -167,20 +167,16 @@ fn orphan_group(pgid: Pid, tree: &Tree) -> bool {
     !outside_member
 }
 
-/// Refuse a process that shares its fd table, filesystem information or memory with its
-/// parent (clone(2) with CLONE_FILES, CLONE_FS or CLONE_VM but not CLONE_THREAD, vfork).
+/// Refuse a process that shares its fd table or memory with its parent (clone(2) with
+/// CLONE_FILES, or CLONE_VM but not CLONE_THREAD: vfork).
 pub(super) fn check_sharing(pid: Pid, tree: &Tree, found: &mut Findings) {
     const KCMP_VM: i32 = 1;
     const KCMP_FILES: i32 = 2;
-    const KCMP_FS: i32 = 3;
     let Some(parent) = tree.parent(pid) else {
         return;
     };
-    let shared = [
-        (KCMP_VM, "memory"),
-        (KCMP_FILES, "fd table"),
-        (KCMP_FS, "working directory, root and umask"),
-    ];
+    // Shared fs information (CLONE_FS) is restored: the child is forked sharing it again.
+    let shared = [(KCMP_VM, "memory"), (KCMP_FILES, "fd table")];
     for (kind, what) in shared {
         // SAFETY: kcmp takes plain integers and reads no memory of ours.
         let rc =

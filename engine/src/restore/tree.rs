@@ -154,7 +154,7 @@ impl<'a> TreeBuilder<'a> {
         }
         let orphans = tree.orphan_groups();
         for (pgid, sid) in orphans.into_iter().filter(|(_, sid)| *sid == process.pid) {
-            let mut forked = fork_child(&mut leader, &scratch, pgid, libc::SIGCHLD)?;
+            let mut forked = fork_child(&mut leader, &scratch, pgid, libc::SIGCHLD, 0)?;
             self.made.push(forked.tid());
             forked.trampoline = scratch.trampoline();
             self.helpers.push(GroupHelper {
@@ -166,12 +166,16 @@ impl<'a> TreeBuilder<'a> {
         }
 
         for child in tree.processes.iter().filter(|p| p.ppid == process.pid) {
-            let forked = fork_child(&mut leader, &scratch, child.pid, child.exit_signal)?;
+            let flags = match child.shares_fs_with_parent {
+                true => libc::CLONE_FS as u64,
+                false => 0,
+            };
+            let forked = fork_child(&mut leader, &scratch, child.pid, child.exit_signal, flags)?;
             self.made.push(forked.tid());
             self.build(child, forked, Some(process))?;
         }
         for zombie in tree.zombies.iter().filter(|z| z.ppid == process.pid) {
-            let mut forked = fork_child(&mut leader, &scratch, zombie.pid, zombie.exit_signal)?;
+            let mut forked = fork_child(&mut leader, &scratch, zombie.pid, zombie.exit_signal, 0)?;
             self.made.push(forked.tid());
             forked.trampoline = scratch.trampoline();
             if zombie.sid == zombie.pid {
@@ -328,16 +332,18 @@ impl Drop for TreeBuilder<'_> {
     }
 }
 
-/// Forks a child of the process `parent` runs in, with pid `pid`, and adopts it: it waits in
-/// its first stop, a copy of its parent.
+/// Forks a child of the process `parent` runs in, with pid `pid` and clone `flags`, and
+/// adopts it: it waits in its first stop, a copy of its parent.
 fn fork_child(
     parent: &mut RemoteThread,
     scratch: &Scratch,
     pid: i32,
     exit_signal: i32,
+    flags: u64,
 ) -> Result<RemoteThread, RestoreError> {
     let set_tid = scratch.put(512, &pid.to_ne_bytes())?;
     let args = CloneArgs {
+        flags,
         exit_signal: exit_signal as u64,
         set_tid,
         set_tid_size: 1,

@@ -142,6 +142,9 @@ pub struct ProcessSnapshot {
     /// The process was stopped (SIGSTOP and kin) when dumped, and is
     /// restored stopped: it goes on at SIGCONT.
     pub stopped: bool,
+    /// It shares its working directory, root and umask with its parent (clone(2) with
+    /// CLONE_FS): a chdir of one is a chdir of the other.
+    pub shares_fs_with_parent: bool,
 }
 
 impl ProcessSnapshot {

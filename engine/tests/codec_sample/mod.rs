@@ -150,6 +150,7 @@ pub fn process() -> ProcessSnapshot {
         child_subreaper: true,
         exit_signal: libc::SIGCHLD,
         stopped: false,
+        shares_fs_with_parent: false,
     }
 }
 
