@@ -25,6 +25,7 @@ pub mod image_json;
 mod run;
 mod session;
 mod tempdir;
+pub mod tree;
 mod watch;
 mod workload;
 

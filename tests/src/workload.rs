@@ -160,7 +160,7 @@ impl Drop for Workload {
     }
 }
 
-fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     let fd = Errno::result(ret).and_then(|fd| i32::try_from(fd).map_err(|_| Errno::EBADF))?;
@@ -168,7 +168,7 @@ fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn pidfd_send_sigkill(pidfd: &OwnedFd) -> Result<(), Errno> {
+pub(crate) fn pidfd_send_sigkill(pidfd: &OwnedFd) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal with a null siginfo sends a plain signal; it reads no memory.
     let ret = unsafe {
         libc::syscall(
