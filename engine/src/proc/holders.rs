@@ -28,15 +28,30 @@ pub fn pipe_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
     holders(inodes, pipe_inode)
 }
 
+/// Every pipe of every process, with the fds that hold it: one scan of the machine, for a
+/// check that asks about many pipes (a tree's).
+pub fn all_pipe_holders() -> BTreeMap<u64, Vec<Holder>> {
+    scan(&|_| true, pipe_inode)
+}
+
 /// The scan itself: `inode_of` reads the inode out of a link of the wanted kind.
 fn holders(
     inodes: &BTreeSet<u64>,
     inode_of: fn(&str) -> Option<u64>,
 ) -> BTreeMap<u64, Vec<Holder>> {
-    let mut holders: BTreeMap<u64, Vec<Holder>> = BTreeMap::new();
     if inodes.is_empty() {
-        return holders;
+        return BTreeMap::new();
     }
+    scan(&|inode| inodes.contains(&inode), inode_of)
+}
+
+/// Reads every fd link of every process; keeps those `inode_of` reads an inode out of that
+/// `wanted` says yes to.
+fn scan(
+    wanted: &dyn Fn(u64) -> bool,
+    inode_of: fn(&str) -> Option<u64>,
+) -> BTreeMap<u64, Vec<Holder>> {
+    let mut holders: BTreeMap<u64, Vec<Holder>> = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return holders;
     };
@@ -61,7 +76,7 @@ fn holders(
             let Some(inode) = inode_of(&target.to_string_lossy()) else {
                 continue;
             };
-            if inodes.contains(&inode) {
+            if wanted(inode) {
                 let holder = Holder {
                     pid: Pid::from_raw(pid),
                     fd: number,

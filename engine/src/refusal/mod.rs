@@ -20,7 +20,7 @@ mod sysvipc;
 mod task;
 mod tty;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nix::unistd::Pid;
 
@@ -97,8 +97,10 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
     let members = crate::proc::tree::walk(root).map_err(RefusalError::Children)?;
     let root_group = crate::proc::stat::stat(root).ok().map(|stat| stat.pgrp);
     let tree = Tree {
+        root,
         members,
         root_group,
+        pipe_holders: std::cell::OnceCell::new(),
     };
     let mut refusals = Vec::new();
     for member in &tree.members {
@@ -119,16 +121,54 @@ fn gone(pid: Pid) -> bool {
     !crate::proc::proc_path(pid, "stat").exists()
 }
 
+/// How far up from a pipe's holder crust looks for the tree's root.
+const MAX_TREE_DEPTH: usize = 4096;
+
 /// The processes of the tree being checked.
 pub(crate) struct Tree {
+    root: Pid,
     members: Vec<crate::proc::tree::Member>,
     root_group: Option<Pid>,
+    /// Every pipe's holders on the machine, read once for the whole tree when first needed.
+    pipe_holders: std::cell::OnceCell<BTreeMap<u64, Vec<Pid>>>,
 }
 
 impl Tree {
     /// Whether `pid` is a process of the tree.
     fn contains(&self, pid: Pid) -> bool {
         self.members.iter().any(|m| m.pid == pid)
+    }
+
+    /// Whether `pid` is of the tree, or a descendant of its root born since the tree was
+    /// read (a tree that forks while it is checked before the freeze: the check made once
+    /// it is frozen sees it as a member).
+    fn owns(&self, pid: Pid) -> bool {
+        let mut at = pid;
+        for _ in 0..MAX_TREE_DEPTH {
+            if self.contains(at) || at == self.root {
+                return true;
+            }
+            match crate::proc::stat::stat(at) {
+                Ok(stat) if stat.ppid.as_raw() > 1 => at = stat.ppid,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The processes holding pipe `inode`, read once for the tree.
+    fn pipe_holders(&self, inode: u64) -> &[Pid] {
+        let all = self.pipe_holders.get_or_init(|| {
+            crate::proc::holders::all_pipe_holders()
+                .into_iter()
+                .map(|(inode, holders)| {
+                    let mut pids: Vec<Pid> = holders.into_iter().map(|h| h.pid).collect();
+                    pids.dedup();
+                    (inode, pids)
+                })
+                .collect()
+        });
+        all.get(&inode).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The process group of the root.

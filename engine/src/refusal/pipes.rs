@@ -37,14 +37,15 @@ pub(super) fn check_pipes(
     if pipes.is_empty() {
         return;
     }
-    let holders = other_holders(pid, &pipes);
     let mut refused = Vec::new();
     for (inode, ends) in &pipes {
-        let others = holders.get(inode).map(Vec::as_slice).unwrap_or_default();
-        let outside = others
+        let others: Vec<Pid> = tree
+            .pipe_holders(*inode)
             .iter()
             .copied()
-            .find(|holder| !tree.contains(*holder));
+            .filter(|holder| *holder != pid)
+            .collect();
+        let outside = others.iter().copied().find(|holder| !tree.owns(*holder));
         if outside.is_none() && !others.is_empty() {
             continue;
         }
@@ -88,23 +89,6 @@ fn judge_pipe(inode: u64, ends: &Ends, other_holder: Option<Pid>) -> Option<Reas
         peer: other_holder,
         inode,
     })
-}
-
-/// For each pipe inode, the other processes that have it open.
-fn other_holders(pid: Pid, pipes: &BTreeMap<u64, Ends>) -> BTreeMap<u64, Vec<Pid>> {
-    let inodes = pipes.keys().copied().collect();
-    crate::proc::holders::pipe_holders(&inodes)
-        .into_iter()
-        .map(|(inode, holders)| {
-            let mut others: Vec<Pid> = holders
-                .into_iter()
-                .map(|holder| holder.pid)
-                .filter(|holder| *holder != pid)
-                .collect();
-            others.dedup();
-            (inode, others)
-        })
-        .collect()
 }
 
 #[cfg(test)]
