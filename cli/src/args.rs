@@ -133,6 +133,11 @@ pub struct DumpArgs {
     /// belongs to whoever shares it). Restore it with --inherit-fd. Repeatable.
     #[arg(long, value_name = "pipe:[INODE]")]
     pub external: Vec<External>,
+
+    /// Largest unlinked (deleted but still open or mapped) file whose contents are kept in the
+    /// images; a bigger one is refused. Bytes, or with a K, M or G suffix (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+    pub ghost_limit: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +181,22 @@ pub struct DemoCounterArgs {
     pub file: PathBuf,
 }
 
+/// `4096`, `512K`, `1M`, `2G`: a size in bytes, the suffix a power of 1024.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size (a number, optionally followed by K, M or G)")
+    })?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
+}
+
 fn pid_parser() -> clap::builder::RangedI64ValueParser<i32> {
     clap::value_parser!(i32).range(1..)
 }
@@ -194,6 +215,26 @@ mod tests {
     fn verbosity_counts_and_works_after_the_subcommand() {
         let cli = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d", "-vv"]);
         assert!(matches!(cli, Ok(Cli { verbose: 2, .. })));
+    }
+
+    #[test]
+    fn ghost_limit_takes_suffixes_and_defaults_to_one_mebibyte() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("3m"), Ok(3 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+        let cli = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d"]);
+        let Ok(Cli {
+            command: Command::Dump(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.ghost_limit, 1 << 20);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         images_dir: images_dir.clone(),
         leave_running: false,
         external: Vec::new(),
+        ghost_limit: engine::refusal::DEFAULT_GHOST_LIMIT,
     };
     let summary =
         engine::dump::dump(&options).with_context(|| format!("dump of pid {pid} failed"))?;

@@ -16,6 +16,7 @@ pub fn run(args: &DumpArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         images_dir: args.images_dir.clone(),
         leave_running: args.leave_running,
         external: args.external.clone(),
+        ghost_limit: args.ghost_limit,
     };
     progress.phase(format_args!(
         "dumping pid {} into {}",
@@ -62,6 +63,7 @@ mod tests {
             images_dir: "/tmp/ckpt".into(),
             leave_running: false,
             external: Vec::new(),
+            ghost_limit: engine::refusal::DEFAULT_GHOST_LIMIT,
         };
         let summary = DumpSummary {
             processes: 1,

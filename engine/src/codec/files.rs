@@ -85,6 +85,7 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
             }),
             ..Default::default()
         },
+        FileSnapshot::Memfd { id, memfd } => super::invisible::memfd_file_entry(*id, memfd),
     }
 }
 
@@ -197,6 +198,7 @@ fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> 
             };
             Ok(FileSnapshot::Pipe { id, pipe })
         }
+        Ok(FdTypes::Memfd) => super::invisible::read_memfd_file(path, &entry),
         _ => Err(bad("is a kind of file crust does not restore")),
     }
 }
@@ -225,6 +227,7 @@ pub(crate) fn read_fds(
         .map(|f| match f {
             FileSnapshot::Regular { id, .. } => (*id, FdTypes::Reg as i32),
             FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
+            FileSnapshot::Memfd { id, .. } => (*id, FdTypes::Memfd as i32),
         })
         .collect();
     let mut seen = HashSet::new();

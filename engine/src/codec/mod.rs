@@ -26,6 +26,7 @@ mod error;
 mod files;
 mod fpu;
 mod fs;
+mod invisible;
 mod memory;
 mod task;
 mod thread;
@@ -35,6 +36,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use error::CodecError;
+pub use invisible::{write_ghost, write_memfds, write_remaps, MEMFD_PAGES_BASE};
 
 use crate::images::ImageDir;
 use crate::snapshot::{FileSnapshot, ProcessSnapshot, VmaBacking};
@@ -68,6 +70,7 @@ pub fn write_process(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), Co
     files::write_files(dir, process, tree::OBJECT_ID, &directories)?;
     fs::write_fs(dir, process, cwd_id, root_id)?;
     fs::write_pipe_data(dir, process)?;
+    invisible::write_invisible(dir, process.pid, &process.invisible, cwd_id)?;
     log::debug!(
         "pid {}: wrote images of {} threads, {} areas, {} fds",
         process.pid,
@@ -119,6 +122,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
     let pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let invisible = invisible::read_invisible(&dir, &read_files, fs.cwd_id)?;
     let used = used_file_ids(&fds, &memory);
     let files = read_files
         .files
@@ -135,6 +139,7 @@ pub fn read_process(dir: &Path) -> Result<ProcessImages, CodecError> {
         files,
         fds,
         pipe_data,
+        invisible,
         cwd: fs.cwd,
         root: fs.root,
         umask: fs.umask,

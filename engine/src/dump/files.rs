@@ -24,6 +24,8 @@ const REOPENABLE_DEVICES: [(u64, u64); 5] = [(1, 3), (1, 5), (1, 7), (1, 8), (1,
 pub struct FileTable {
     files: Vec<FileSnapshot>,
     by_path: HashMap<(String, u32), u32>,
+    /// Unlinked files and memfds among them.
+    pub invisible: super::invisible::InvisibleTable,
 }
 
 impl FileTable {
@@ -55,7 +57,7 @@ impl FileTable {
         Ok(id)
     }
 
-    fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
+    pub(super) fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
         let id = self.next_id();
         self.files.push(make(id));
         id
@@ -134,6 +136,12 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                     id,
                     pipe: PipeSnapshot { pipe_id, flags },
                 })
+            }
+            FdKind::Deleted { path } => {
+                super::invisible::ghost_fd(table, pid, link.fd, &path, flags, info.pos)?
+            }
+            FdKind::Memfd { name } => {
+                super::invisible::memfd_fd(table, pid, link.fd, &name, flags, info.pos)?
             }
             other => {
                 return Err(DumpError::Unsupported {

@@ -12,6 +12,7 @@
 mod error;
 mod files;
 mod inside;
+mod invisible;
 mod memory;
 mod pages;
 mod process;
@@ -47,6 +48,9 @@ pub struct DumpOptions {
     /// Resources shared with processes outside the dump (`--external`): dumped as the process's
     /// own ends of them, without the data they hold, which belongs to whoever shares them.
     pub external: Vec<External>,
+    /// Largest unlinked file whose contents go into the images (`--ghost-limit`); a bigger
+    /// one is refused.
+    pub ghost_limit: u64,
 }
 
 /// What a finished dump reports.
@@ -82,6 +86,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     check_external(pid, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
+        ghost_limit: options.ghost_limit,
     };
     // Looked for before anything is done to the process, and again once it
     // is frozen, in case it changed in between.
@@ -163,11 +168,14 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
     let stat = crate::proc::stat::stat(pid)?;
     let status = crate::proc::status::status(pid)?;
     let mut table = FileTable::default();
+    table.invisible.ghost_limit = allowed.ghost_limit;
 
     let areas = memory::collect_areas(pid, &mut table, infection.area_range())?;
     let runs = memory::page_runs(pid, &areas)?;
     let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
     let fds = files::collect_fds(pid, &mut table)?;
+    let cwd = invisible::working_directory(&mut table, pid)?;
+    let invisible = std::mem::take(&mut table.invisible).finish();
     let files = table.into_files();
     let pipe_data = files::collect_pipe_data(pid, &files, &fds, allowed)?;
 
@@ -195,7 +203,8 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
         files,
         fds,
         pipe_data,
-        cwd: path_string(identity::cwd(pid)?)?,
+        invisible,
+        cwd,
         root: path_string(identity::root(pid)?)?,
         umask: process::umask(pid)?,
         sigactions: inside.sigactions,

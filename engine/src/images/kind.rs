@@ -42,11 +42,19 @@ pub enum ImageKind {
     TtyInfo,
     /// `tty-data.img`: unread terminal input.
     TtyData,
+    /// `remap-fpath.img`: open files to be found elsewhere than by their path (ghosts).
+    RemapFpath,
+    /// `ghost-file-N.img`: an unlinked file's inode and contents.
+    GhostFile,
+    /// `memfd.img`: every memfd inode of the tree.
+    MemfdInode,
+    /// `pagemap-shmem-SHMID.img`: which pages of a shared memory object (a memfd) are stored.
+    ShmemPagemap,
 }
 
 impl ImageKind {
     /// Every kind, for matching file names.
-    pub const ALL: [ImageKind; 16] = [
+    pub const ALL: [ImageKind; 20] = [
         ImageKind::Inventory,
         ImageKind::Pstree,
         ImageKind::Core,
@@ -63,6 +71,10 @@ impl ImageKind {
         ImageKind::SkQueues,
         ImageKind::TtyInfo,
         ImageKind::TtyData,
+        ImageKind::RemapFpath,
+        ImageKind::GhostFile,
+        ImageKind::MemfdInode,
+        ImageKind::ShmemPagemap,
     ];
 
     /// The magics the file starts with, in order: the image's own magic alone
@@ -86,6 +98,10 @@ impl ImageKind {
             ImageKind::SkQueues => &[IMG_COMMON_MAGIC, 0x5626_4026],
             ImageKind::TtyInfo => &[IMG_COMMON_MAGIC, 0x5945_3036],
             ImageKind::TtyData => &[IMG_COMMON_MAGIC, 0x5941_3026],
+            ImageKind::RemapFpath => &[IMG_COMMON_MAGIC, 0x5913_3954],
+            ImageKind::GhostFile => &[IMG_COMMON_MAGIC, 0x5258_3605],
+            ImageKind::MemfdInode => &[IMG_COMMON_MAGIC, 0x4845_3499],
+            ImageKind::ShmemPagemap => &[IMG_COMMON_MAGIC, 0x5608_4025],
         }
     }
 
@@ -108,6 +124,10 @@ impl ImageKind {
             ImageKind::SkQueues => "sk-queues",
             ImageKind::TtyInfo => "tty-info",
             ImageKind::TtyData => "tty-data",
+            ImageKind::RemapFpath => "remap-fpath",
+            ImageKind::GhostFile => "ghost-file",
+            ImageKind::MemfdInode => "memfd",
+            ImageKind::ShmemPagemap => "pagemap-shmem",
         }
     }
 
@@ -123,6 +143,8 @@ impl ImageKind {
                 | ImageKind::Pages
                 | ImageKind::Fdinfo
                 | ImageKind::Fs
+                | ImageKind::GhostFile
+                | ImageKind::ShmemPagemap
         )
     }
 }
@@ -221,7 +243,7 @@ mod tests {
     #[test]
     fn look_alike_names_are_not_images() {
         for file in [
-            "pagemap-shmem-3.img",
+            "pagemap-shmem-.img",
             "pages-shmem-3.img",
             "core-.img",
             "core-07.img",
@@ -233,6 +255,18 @@ mod tests {
         ] {
             assert_eq!(ImageName::parse(file), None, "{file}");
         }
+    }
+
+    #[test]
+    fn shared_memory_pagemaps_are_not_task_pagemaps() {
+        assert_eq!(
+            ImageName::parse("pagemap-shmem-3.img"),
+            Some(ImageName::with_id(ImageKind::ShmemPagemap, 3))
+        );
+        assert_eq!(
+            ImageName::parse("ghost-file-12.img"),
+            Some(ImageName::with_id(ImageKind::GhostFile, 12))
+        );
     }
 
     #[test]

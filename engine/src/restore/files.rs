@@ -55,12 +55,17 @@ impl HostFiles {
             })
             .collect();
 
+        let recreated = super::invisible::Recreated::make(process)?;
         let mut by_id = HashMap::new();
         let mut keep = Vec::new();
         let mut pipes: HashMap<u32, (OwnedFd, OwnedFd)> = HashMap::new();
         for file in &process.files {
             let fd = match file {
-                FileSnapshot::Regular { file, id } => open_regular(pid, file, mapped.contains(id))?,
+                FileSnapshot::Regular { file, id } => match recreated.open_ghost(*id, file) {
+                    Some(ghost) => ghost?,
+                    None => open_regular(pid, file, mapped.contains(id))?,
+                },
+                FileSnapshot::Memfd { memfd, .. } => recreated.open_memfd(memfd)?,
                 FileSnapshot::Pipe { pipe, id } => {
                     let end = match inherited.fd_for(*id) {
                         Some(fd) => take_inherited(pid, fd)?,
@@ -110,8 +115,12 @@ impl HostFiles {
                 other => other,
             })
         };
-        let cwd = directory("working directory", &process.cwd)?;
+        let cwd = match recreated.working_directory() {
+            Some(ghost) => high(ghost?)?,
+            None => directory("working directory", &process.cwd)?,
+        };
         let root = directory("root directory", &process.root)?;
+        recreated.unlink()?;
         Ok(HostFiles {
             by_id,
             pages,

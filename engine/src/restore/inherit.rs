@@ -143,7 +143,7 @@ fn match_ends(process: &FdTable, given: &[(InheritFd, Access)]) -> Result<Inheri
 fn pipe_ends<'a>(process: &FdTable<'a>) -> impl Iterator<Item = (u32, &'a PipeSnapshot)> {
     process.files.iter().filter_map(|file| match file {
         FileSnapshot::Pipe { id, pipe } => Some((*id, pipe)),
-        FileSnapshot::Regular { .. } => None,
+        FileSnapshot::Regular { .. } | FileSnapshot::Memfd { .. } => None,
     })
 }
 

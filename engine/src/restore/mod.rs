@@ -10,6 +10,7 @@
 mod error;
 mod files;
 mod inherit;
+mod invisible;
 mod memory;
 mod pids;
 mod process;

@@ -41,13 +41,22 @@ pub enum FileSnapshot {
         /// The pipe end.
         pipe: PipeSnapshot,
     },
+    /// An open memfd.
+    Memfd {
+        /// Id fds refer to.
+        id: u32,
+        /// The description and the memfd it opens.
+        memfd: super::MemfdFile,
+    },
 }
 
 impl FileSnapshot {
     /// The id fds use to refer to this file.
     pub fn id(&self) -> u32 {
         match self {
-            FileSnapshot::Regular { id, .. } | FileSnapshot::Pipe { id, .. } => *id,
+            FileSnapshot::Regular { id, .. }
+            | FileSnapshot::Pipe { id, .. }
+            | FileSnapshot::Memfd { id, .. } => *id,
         }
     }
 }

@@ -7,11 +7,16 @@
 //! restore steps can trust every address, size and number in it.
 
 mod files;
+mod invisible;
 mod memory;
 mod process;
 mod thread;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+pub use invisible::{
+    DataChunk, GhostFile, InodeAttributes, InvisibleFiles, MemfdFile, MemfdInode, MAX_CONTENT_SIZE,
+    MAX_MEMFD_NAME,
+};
 pub use memory::{
     MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot, PAGE_SIZE, TASK_SIZE,
 };

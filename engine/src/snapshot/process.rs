@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use super::{
-    FdSnapshot, FileSnapshot, MemorySnapshot, PendingSignal, SnapshotError, ThreadSnapshot,
+    FdSnapshot, FileSnapshot, InvisibleFiles, MemorySnapshot, PendingSignal, SnapshotError,
+    ThreadSnapshot,
 };
 
 /// Number of signals the kernel knows (1..=64).
@@ -108,6 +109,8 @@ pub struct ProcessSnapshot {
     pub fds: Vec<FdSnapshot>,
     /// Data sitting in pipes, by pipe id.
     pub pipe_data: Vec<(u32, Vec<u8>)>,
+    /// Unlinked files, memfds and a removed working directory, with their contents.
+    pub invisible: InvisibleFiles,
     /// Working directory.
     pub cwd: String,
     /// Root directory.
@@ -186,6 +189,7 @@ impl ProcessSnapshot {
             (0..=64).contains(&self.exit_signal),
         )?;
         self.memory.validate(pid)?;
+        self.invisible.validate(pid, &self.files)?;
         self.validate_fds()
     }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use engine::codec::{write_process, PAGES_ID};
 use engine::images::ImageDir;
 use engine::snapshot::{
-    Credentials, FdSnapshot, FileSnapshot, ItimerValue, MemorySnapshot, MmFields, PageRun,
-    PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot, RegularFile, Rlimit,
+    Credentials, FdSnapshot, FileSnapshot, InvisibleFiles, ItimerValue, MemorySnapshot, MmFields,
+    PageRun, PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot, RegularFile, Rlimit,
     RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, VmaBacking, VmaSnapshot, PAGE_SIZE,
 };
 
@@ -70,6 +70,7 @@ pub fn process() -> ProcessSnapshot {
             fd(4, 4, true),
         ],
         pipe_data: vec![(PIPE_ID, PIPE_DATA.to_vec())],
+        invisible: InvisibleFiles::default(),
         cwd: "/var/tmp".into(),
         root: "/".into(),
         umask: 0o027,
