@@ -49,7 +49,9 @@ pub enum Command {
         after_help = "Example:\n  crust dump -t 4242 -D /tmp/ckpt\n  \
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
-            # its stdout is a shell's pipe"
+            # its stdout is a shell's pipe\n  \
+            crust dump -t 4242 -D /tmp/ckpt --ghost-limit 64M   \
+            # it holds an unlinked file of up to 64 MiB"
     )]
     Dump(DumpArgs),
 
