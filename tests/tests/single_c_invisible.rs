@@ -191,3 +191,36 @@ fn a_raised_ghost_limit_lets_the_big_file_through_holes_and_all() {
     expect_ok_report(&subject);
     subject.finish().unwrap_or_else(|error| panic!("{error}"));
 }
+
+#[test]
+fn a_process_whose_program_was_deleted_comes_back_running_it() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let program = compile_c(SOURCE, Abi::X86_64, &["-O2"]).unwrap_or_else(|e| panic!("{e}"));
+    let mut copy = None;
+    let build = |dir: &std::path::Path| {
+        let own = dir.join("program");
+        std::fs::copy(&program, &own).unwrap_or_else(|e| panic!("{e}"));
+        let mut command = Command::new(&own);
+        command.arg(dir);
+        copy = Some(own);
+        command
+    };
+    let mut subject = Subject::start("invisible-exe", build).unwrap_or_else(|e| panic!("{e}"));
+    let copy = copy.unwrap_or_else(|| panic!("no program copied"));
+    std::fs::remove_file(&copy).unwrap_or_else(|e| panic!("{e}"));
+    let exe = format!("/proc/{}/exe", subject.pid());
+    let deleted = format!("{} (deleted)", copy.display());
+    let link = || std::fs::read_link(&exe).map(|l| l.display().to_string());
+    assert_eq!(link().ok().as_deref(), Some(deleted.as_str()));
+
+    subject
+        .dump(false, TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    subject
+        .restore(TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(link().ok().as_deref(), Some(deleted.as_str()));
+    expect_ok_report(&subject);
+    assert!(!copy.exists(), "the restore left the program's name behind");
+    subject.finish().unwrap_or_else(|error| panic!("{error}"));
+}

@@ -97,6 +97,37 @@ pub fn ghost_mapping(
         holder: &holder,
     };
     let (ghost, meta) = ghost_of(table, &source, path)?;
+    shared_description(table, ghost, &meta, path, flags)
+}
+
+/// The executable of `pid`: by its path, or the ghost it is if it was unlinked (a program
+/// replaced by an upgrade while it runs).
+pub fn exe_file(table: &mut FileTable, pid: Pid) -> Result<u32, DumpError> {
+    let link = crate::proc::identity::exe(pid)?;
+    let flags = libc::O_RDONLY as u32;
+    let source = Source {
+        pid,
+        path: proc_path(pid, "exe"),
+        holder: "its executable",
+    };
+    let meta = std::fs::metadata(&source.path).map_err(|e| stat_error(&source.path, e))?;
+    if meta.nlink() != 0 {
+        return table.by_path(&link, flags);
+    }
+    let text = path_text(&link)?;
+    let path = Path::new(text.strip_suffix(DELETED_SUFFIX).unwrap_or(&text));
+    let (ghost, meta) = ghost_of(table, &source, path)?;
+    shared_description(table, ghost, &meta, path, flags)
+}
+
+/// The one file of ghost `ghost` opened with `flags` for mappings and the executable.
+fn shared_description(
+    table: &mut FileTable,
+    ghost: usize,
+    meta: &std::fs::Metadata,
+    path: &Path,
+    flags: u32,
+) -> Result<u32, DumpError> {
     let key = (meta.dev(), meta.ino(), flags);
     if let Some(id) = table.invisible.by_description.get(&key) {
         return Ok(*id);

@@ -172,7 +172,7 @@ fn collect(infection: &mut Infection, allowed: &Allowances) -> Result<ProcessSna
 
     let areas = memory::collect_areas(pid, &mut table, infection.area_range())?;
     let runs = memory::page_runs(pid, &areas)?;
-    let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
+    let exe_file_id = invisible::exe_file(&mut table, pid)?;
     let fds = files::collect_fds(pid, &mut table)?;
     let cwd = invisible::working_directory(&mut table, pid)?;
     let invisible = std::mem::take(&mut table.invisible).finish();
