@@ -3,7 +3,11 @@
 
 mod codec_sample;
 
+use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
 
 use codec_sample as sample;
 use engine::codec::read_process;
@@ -144,4 +148,72 @@ fn crit_decodes_ghosts_and_memfds() {
         assert!(text.contains(expected), "{file} lacks {expected}: {text}");
     }
     std::fs::remove_dir_all(&path).unwrap();
+}
+
+/// The images of the sample with ghosts and memfds, by file name.
+fn pristine() -> &'static [(String, Vec<u8>)] {
+    static IMAGES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let path = sample::scratch_dir("invisible-pristine");
+        sample::dump(&path, &with_invisible_files());
+        let mut images: Vec<(String, Vec<u8>)> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let name = entry.file_name().into_string().unwrap();
+                (name, std::fs::read(entry.path()).unwrap())
+            })
+            .collect();
+        images.sort();
+        std::fs::remove_dir_all(&path).unwrap();
+        images
+    })
+}
+
+fn write_all(dir: &Path, images: &[(String, Vec<u8>)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in images {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+const DAMAGED: [&str; 5] = [
+    "remap-fpath.img",
+    "ghost-file-1.img",
+    "memfd.img",
+    "pagemap-shmem-1.img",
+    "pages-1048577.img",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A ghost or memfd image cut short or with a byte changed reads back as an error or as
+    /// a snapshot that validates or is refused by validation: never a panic.
+    #[test]
+    fn damaged_ghost_and_memfd_images_never_panic(
+        which in 0..DAMAGED.len(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let mut images = pristine().to_vec();
+        let (_, bytes) = images
+            .iter_mut()
+            .find(|(name, _)| name == DAMAGED[which])
+            .unwrap();
+        let at = at.index(bytes.len());
+        if cut {
+            bytes.truncate(at);
+        } else {
+            bytes[at] ^= byte | 1;
+        }
+        let dir = sample::scratch_dir("invisible-damaged");
+        write_all(&dir, &images);
+        if let Ok(read) = read_process(&dir) {
+            let _ = read.process.validate();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
