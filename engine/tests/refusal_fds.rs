@@ -262,11 +262,13 @@ fn file_reached_through_another_name_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 100 is {} (deleted): its path now names a different file",
+            "pid {pid}: fd 100 is {} (deleted): the name it was opened by was unlinked while \
+             other links keep the file; crust cannot tell their names, and a copy would part \
+             from the file",
             path.display()
         )]
     );
-    assert_eq!(check_process(pid).unwrap()[0].reason, Reason::Replaced);
+    assert_eq!(check_process(pid).unwrap()[0].reason, Reason::NameUnlinked);
 }
 
 #[test]

@@ -170,7 +170,9 @@ fn mapping_whose_name_was_unlinked_is_refused_even_if_the_file_lives_on() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: {start:#x}-{end:#x} maps {} (deleted): its path now names a different file",
+            "pid {pid}: {start:#x}-{end:#x} maps {} (deleted): the name it was opened by was \
+             unlinked while other links keep the file; crust cannot tell their names, and a copy \
+             would part from the file",
             path.display()
         )]
     );

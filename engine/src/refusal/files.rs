@@ -215,7 +215,16 @@ fn check_path(
         });
     }
     let named = nix::sys::stat::stat(&path_in_root(pid, path)).ok();
-    (!names_same_file(named.as_ref(), open.st_dev, open.st_ino)).then_some(Reason::Replaced)
+    if names_same_file(named.as_ref(), open.st_dev, open.st_ino) {
+        return None;
+    }
+    // The kernel marks an unlinked name so even while other links keep the file alive.
+    let unlinked = named.is_none() && path.to_string_lossy().ends_with(" (deleted)");
+    Some(if unlinked {
+        Reason::NameUnlinked
+    } else {
+        Reason::Replaced
+    })
 }
 
 /// `/proc/PID/root/PATH`: the path as the task sees it, whatever its root.

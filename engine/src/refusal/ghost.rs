@@ -78,7 +78,7 @@ pub(super) fn check_memfd(pid: Pid, fd: i32, link: &str, found: &mut Findings) {
 pub(super) fn judge_ghost(stat: &FileStat, parent_exists: bool, limit: u64) -> Option<Reason> {
     // Its name is gone but another link keeps it: a copy would part from the file.
     if stat.st_nlink != 0 {
-        return Some(Reason::Replaced);
+        return Some(Reason::NameUnlinked);
     }
     let kind = stat.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFDIR {
@@ -149,6 +149,9 @@ mod tests {
         );
         let mut linked = stat(libc::S_IFREG | 0o644, 10);
         linked.st_nlink = 1;
-        assert_eq!(judge_ghost(&linked, true, limit), Some(Reason::Replaced));
+        assert_eq!(
+            judge_ghost(&linked, true, limit),
+            Some(Reason::NameUnlinked)
+        );
     }
 }

@@ -93,6 +93,8 @@ pub enum Reason {
     GhostDirectoryGone,
     /// The root directory was removed.
     RootRemoved,
+    /// The name the file was opened or mapped by was unlinked, but other links keep the file.
+    NameUnlinked,
     /// The file's path now names a different file (or none).
     Replaced,
     /// The file lies on a filesystem that was lazily unmounted.
@@ -188,6 +190,11 @@ impl Reason {
                     .into()
             }
             Self::RootRemoved => "a removed root directory cannot be restored".into(),
+            Self::NameUnlinked => {
+                "the name it was opened by was unlinked while other links keep the file; crust \
+                cannot tell their names, and a copy would part from the file"
+                    .into()
+            }
             Self::Replaced => "its path now names a different file".into(),
             Self::LazilyUnmounted { mnt_id } => {
                 format!("its filesystem was lazily unmounted (mount {mnt_id} is unreachable)")
