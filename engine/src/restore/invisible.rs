@@ -29,6 +29,9 @@ use crate::snapshot::{GhostFile, InodeAttributes, MemfdFile, MemfdInode, Process
 
 use super::RestoreError;
 
+/// Longest file name (a path component) Linux takes.
+const NAME_MAX: usize = 255;
+
 /// Flags that make sense only when a file is created, never when reopened.
 const CREATION_FLAGS: i32 = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY;
 
@@ -160,24 +163,26 @@ fn reopen(
     Ok(unsafe { OwnedFd::from_raw_fd(opened) })
 }
 
-/// A name in `dir` no other ghost of this restore uses.
-fn unique_name(dir: &Path, ghost_id: u32) -> PathBuf {
+/// A name beside `path`, after it when it is short enough, that no other ghost of this
+/// restore uses: should the former name be taken, the ghost is still recognisable by it.
+fn unique_name(path: &Path, ghost_id: u32) -> Option<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(
-        ".crust-ghost-{}-{ghost_id}-{n}",
-        std::process::id()
-    ))
+    let tag = format!(".crust-ghost-{}-{ghost_id}-{n}", std::process::id());
+    let base = path.file_name()?.to_str()?;
+    let name = match base.len() + tag.len() <= NAME_MAX {
+        true => format!("{base}{tag}"),
+        false => tag,
+    };
+    Some(path.parent()?.join(name))
 }
 
 fn make_ghost(pid: i32, ghost: &GhostFile) -> Result<MadeGhost, RestoreError> {
     let what = || format!("ghost {} {}", kind_name(ghost), ghost.path);
     let fail = |step, source| invisible_error(pid, what(), step, source);
     let path = Path::new(&ghost.path);
-    let dir = path
-        .parent()
+    let temporary = unique_name(path, ghost.id)
         .ok_or_else(|| fail("find the directory of", Errno::EINVAL.into()))?;
-    let temporary = unique_name(dir, ghost.id);
     let fd = match ghost.is_directory() {
         true => {
             std::fs::DirBuilder::new()
@@ -299,5 +304,26 @@ fn invisible_error(
         what,
         step,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ghost_is_made_beside_its_path_under_a_name_that_recalls_it() {
+        let made = unique_name(Path::new("/var/tmp/data.db"), 3).unwrap();
+        let name = made.file_name().unwrap().to_str().unwrap();
+        assert_eq!(made.parent(), Some(Path::new("/var/tmp")));
+        assert!(name.starts_with("data.db.crust-ghost-"), "{name}");
+        let long = format!("/var/tmp/{}", "x".repeat(250));
+        let made = unique_name(Path::new(&long), 3).unwrap();
+        let name = made.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(".crust-ghost-") && name.len() <= NAME_MAX,
+            "{name}"
+        );
+        assert_eq!(unique_name(Path::new("/"), 1), None);
     }
 }
