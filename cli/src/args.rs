@@ -53,7 +53,9 @@ pub enum Command {
             # its stdout is a shell's pipe\n  \
             crust dump -t 4242 -D /tmp/ckpt --file-locks   # it holds a lock on its database\n  \
             crust dump -t 4242 -D /tmp/ckpt --shell-job   \
-            # a program started from a shell, on its terminal"
+            # a program started from a shell, on its terminal\n  \
+            crust dump -t 4242 -D /tmp/ckpt --ghost-limit 64M   \
+            # it holds an unlinked file of up to 64 MiB"
     )]
     Dump(DumpArgs),
 
@@ -153,6 +155,10 @@ pub struct DumpArgs {
     /// `crust restore --shell-job` from a terminal.
     #[arg(short = 'j', long)]
     pub shell_job: bool,
+    /// Largest unlinked (deleted but still open or mapped) file whose contents are kept in the
+    /// images; a bigger one is refused. Bytes, or with a K, M or G suffix (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+    pub ghost_limit: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,12 +214,32 @@ pub struct CheckArgs {
     /// terminal are not blockers).
     #[arg(short = 'j', long, requires = "pid")]
     pub shell_job: bool,
+
+    /// With -t: check as `crust dump --ghost-limit SIZE` would.
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+    pub ghost_limit: u64,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DemoCounterArgs {
     /// File to append the count to.
     pub file: PathBuf,
+}
+
+/// `4096`, `512K`, `1M`, `2G`: a size in bytes, the suffix a power of 1024.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size (a number, optionally followed by K, M or G)")
+    })?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 fn pid_parser() -> clap::builder::RangedI64ValueParser<i32> {
@@ -234,6 +260,26 @@ mod tests {
     fn verbosity_counts_and_works_after_the_subcommand() {
         let cli = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d", "-vv"]);
         assert!(matches!(cli, Ok(Cli { verbose: 2, .. })));
+    }
+
+    #[test]
+    fn ghost_limit_takes_suffixes_and_defaults_to_one_mebibyte() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("3m"), Ok(3 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+        let cli = Cli::try_parse_from(["crust", "dump", "-t", "7", "-D", "d"]);
+        let Ok(Cli {
+            command: Command::Dump(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.ghost_limit, 1 << 20);
     }
 
     #[test]

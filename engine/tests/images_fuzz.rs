@@ -12,7 +12,9 @@ use engine::images::core::{CoreEntry, TaskKobjIdsEntry};
 use engine::images::fdinfo::{FdinfoEntry, FileEntry};
 use engine::images::file_lock::FileLockEntry;
 use engine::images::fs::FsEntry;
+use engine::images::ghost::{GhostChunkEntry, GhostFileEntry, RemapFilePathEntry};
 use engine::images::inventory::InventoryEntry;
+use engine::images::memfd::MemfdInodeEntry;
 use engine::images::mm::MmEntry;
 use engine::images::pagemap::{PagemapEntry, PagemapHead};
 use engine::images::pipe::PipeDataEntry;
@@ -71,7 +73,18 @@ fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
         ImageKind::TtyInfo => r.read_entries::<TtyInfoEntry>().map(|e| e.len()),
         ImageKind::TtyData => r.read_entries::<TtyDataEntry>().map(|e| e.len()),
         ImageKind::FileLocks => r.read_entries::<FileLockEntry>().map(|e| e.len()),
-        ImageKind::Pagemap => {
+        ImageKind::RemapFpath => r.read_entries::<RemapFilePathEntry>().map(|e| e.len()),
+        ImageKind::MemfdInode => r.read_entries::<MemfdInodeEntry>().map(|e| e.len()),
+        ImageKind::GhostFile => {
+            r.next_entry::<GhostFileEntry>()?;
+            let mut count = 1;
+            while let Some(chunk) = r.next_entry::<GhostChunkEntry>()? {
+                r.read_payload(chunk.len)?;
+                count += 1;
+            }
+            Ok(count)
+        }
+        ImageKind::Pagemap | ImageKind::ShmemPagemap => {
             r.next_entry::<PagemapHead>()?;
             r.read_entries::<PagemapEntry>().map(|e| e.len() + 1)
         }

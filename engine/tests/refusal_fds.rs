@@ -180,26 +180,58 @@ fn devices_other_than_the_harmless_five_are_refused() {
 }
 
 #[test]
-fn unlinked_file_is_refused() {
+fn an_unlinked_file_is_kept_up_to_the_ghost_limit() {
     let _serial = serial();
     let dir = TempDir::new("unlinked");
     let path = dir.path("gone");
+    std::fs::write(&path, b"ten bytes!").unwrap();
+    let file = File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let child = Child::spawn(&[file.as_raw_fd()], || true);
+    drop(file);
+    let pid = child.pid;
+    assert_eq!(lines(pid), Vec::<String>::new());
+    let allowed = Allowances {
+        ghost_limit: 9,
+        ..Default::default()
+    };
+    let refused = check_tree_with(pid, &allowed).unwrap();
+    assert_eq!(
+        refused.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec![format!(
+            "pid {pid}: fd 100 is {} (deleted): it was unlinked and its 10 bytes are over the \
+             ghost file limit of 9 bytes; raise it with --ghost-limit",
+            path.display()
+        )]
+    );
+    assert_eq!(refused[0].option, Some("--ghost-limit"));
+}
+
+#[test]
+fn an_unlinked_file_whose_directory_is_gone_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("unlinked-dir");
+    let sub = dir.path("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("gone");
     let file = File::create(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
+    std::fs::remove_dir(&sub).unwrap();
     let child = Child::spawn(&[file.as_raw_fd()], || true);
     drop(file);
     let pid = child.pid;
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 100 is {} (deleted): unlinked files cannot be dumped yet",
+            "pid {pid}: fd 100 is {} (deleted): it was unlinked and the directory it was in is \
+             gone too, so it cannot be made again",
             path.display()
         )]
     );
 }
 
 #[test]
-fn replaced_file_is_refused() {
+fn a_replaced_file_with_no_name_left_is_kept_as_a_ghost() {
     let _serial = serial();
     let dir = TempDir::new("replaced");
     let path = dir.path("config");
@@ -208,15 +240,8 @@ fn replaced_file_is_refused() {
     std::fs::rename(dir.path("new"), &path).unwrap();
     let child = Child::spawn(&[file.as_raw_fd()], || true);
     drop(file);
-    let pid = child.pid;
-    // The old file has no name left, so the kernel already calls it deleted.
-    assert_eq!(
-        lines(pid),
-        vec![format!(
-            "pid {pid}: fd 100 is {} (deleted): unlinked files cannot be dumped yet",
-            path.display()
-        )]
-    );
+    // The old file has no name left: the kernel calls it deleted, and crust keeps its contents.
+    assert_eq!(lines(child.pid), Vec::<String>::new());
 }
 
 #[test]
@@ -237,11 +262,13 @@ fn file_reached_through_another_name_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: fd 100 is {} (deleted): its path now names a different file",
+            "pid {pid}: fd 100 is {} (deleted): the name it was opened by was unlinked while \
+             other links keep the file; crust cannot tell their names, and a copy would part \
+             from the file",
             path.display()
         )]
     );
-    assert_eq!(check_tree(pid).unwrap()[0].reason, Reason::Replaced);
+    assert_eq!(check_tree(pid).unwrap()[0].reason, Reason::NameUnlinked);
 }
 
 #[test]
@@ -535,7 +562,7 @@ fn files_on_a_lazily_unmounted_filesystem_are_refused() {
 }
 
 #[test]
-fn memfd_timerfd_signalfd_inotify_and_pidfd_are_refused() {
+fn timerfd_signalfd_inotify_and_pidfd_are_refused_but_not_memfds() {
     use nix::sys::signal::SigSet;
     use nix::sys::signalfd::SignalFd;
     use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
@@ -569,10 +596,6 @@ fn memfd_timerfd_signalfd_inotify_and_pidfd_are_refused() {
         lines(pid),
         vec![
             format!(
-                "pid {pid}: fd 100 is a memfd (/memfd:crust-memfd (deleted)): memfds are not \
-                 supported yet"
-            ),
-            format!(
                 "pid {pid}: fd 101 is a timerfd (anon_inode:[timerfd]): timerfds are not supported \
                  yet"
             ),
@@ -591,13 +614,10 @@ fn memfd_timerfd_signalfd_inotify_and_pidfd_are_refused() {
     );
 }
 
-#[test]
-fn deleted_working_directory_is_refused() {
-    let _serial = serial();
-    let dir = TempDir::new("cwd");
-    let cwd = dir.path("here");
-    std::fs::create_dir(&cwd).unwrap();
-    let held = File::open(&cwd).unwrap();
+/// A child whose working directory is `cwd`, removed after it went there.
+fn in_removed_directory(cwd: &std::path::Path) -> Child {
+    std::fs::create_dir(cwd).unwrap();
+    let held = File::open(cwd).unwrap();
     let held_fd = held.as_raw_fd();
     let child = Child::spawn(&[held_fd], || {
         // SAFETY: fchdir on the directory fd the child was given (at FIRST_FD).
@@ -606,12 +626,33 @@ fn deleted_working_directory_is_refused() {
         }
     });
     drop(held);
-    std::fs::remove_dir(&cwd).unwrap();
+    std::fs::remove_dir(cwd).unwrap();
+    child
+}
+
+#[test]
+fn a_removed_working_directory_is_kept_as_a_ghost() {
+    let _serial = serial();
+    let dir = TempDir::new("cwd");
+    let child = in_removed_directory(&dir.path("here"));
+    assert_eq!(lines(child.pid), Vec::<String>::new());
+}
+
+#[test]
+fn a_removed_working_directory_whose_parent_is_gone_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("cwd-parent");
+    let parent = dir.path("parent");
+    std::fs::create_dir(&parent).unwrap();
+    let cwd = parent.join("here");
+    let child = in_removed_directory(&cwd);
+    std::fs::remove_dir(&parent).unwrap();
     let pid = child.pid;
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: working directory {} (deleted): unlinked files cannot be dumped yet",
+            "pid {pid}: working directory {} (deleted): it was unlinked and the directory it was \
+             in is gone too, so it cannot be made again",
             cwd.display()
         )]
     );

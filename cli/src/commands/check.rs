@@ -16,6 +16,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 external: args.external.iter().copied().collect(),
                 file_locks: args.file_locks,
                 shell_job: args.shell_job,
+                ghost_limit: args.ghost_limit,
             };
             check_process(Pid::from_raw(pid), &allowed)
         }

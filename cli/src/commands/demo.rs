@@ -53,6 +53,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         external: Vec::new(),
         file_locks: false,
         shell_job: false,
+        ghost_limit: engine::refusal::DEFAULT_GHOST_LIMIT,
     };
     let summary =
         engine::dump::dump(&options).with_context(|| format!("dump of pid {pid} failed"))?;

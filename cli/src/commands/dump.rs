@@ -18,6 +18,7 @@ pub fn run(args: &DumpArgs, progress: Progress) -> anyhow::Result<ExitCode> {
         external: args.external.clone(),
         file_locks: args.file_locks,
         shell_job: args.shell_job,
+        ghost_limit: args.ghost_limit,
     };
     progress.phase(format_args!(
         "dumping pid {} into {}",
@@ -71,6 +72,7 @@ mod tests {
             external: Vec::new(),
             file_locks: false,
             shell_job: false,
+            ghost_limit: engine::refusal::DEFAULT_GHOST_LIMIT,
         };
         let summary = DumpSummary {
             processes: 1,

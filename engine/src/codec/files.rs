@@ -94,6 +94,7 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
             ..Default::default()
         },
         FileSnapshot::Tty { id, tty } => super::tty::tty_file_entry(*id, tty),
+        FileSnapshot::Memfd { id, memfd } => super::invisible::memfd_file_entry(*id, memfd),
     }
 }
 
@@ -207,6 +208,7 @@ fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> 
             Ok(FileSnapshot::Pipe { id, pipe })
         }
         Ok(FdTypes::Tty) => super::tty::read_tty_file(path, &entry),
+        Ok(FdTypes::Memfd) => super::invisible::read_memfd_file(path, &entry),
         _ => Err(bad("is a kind of file crust does not restore")),
     }
 }
@@ -236,6 +238,7 @@ pub(crate) fn read_fds(
             FileSnapshot::Regular { id, .. } => (*id, FdTypes::Reg as i32),
             FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
             FileSnapshot::Tty { id, .. } => (*id, FdTypes::Tty as i32),
+            FileSnapshot::Memfd { id, .. } => (*id, FdTypes::Memfd as i32),
         })
         .collect();
     let mut seen = HashSet::new();

@@ -59,6 +59,7 @@ pub(crate) fn write_pipe_data(
 
 /// The task's filesystem context read back.
 pub(crate) struct ReadFs {
+    pub cwd_id: u32,
     pub cwd: String,
     pub root: String,
     pub umask: u32,
@@ -74,6 +75,7 @@ pub(crate) fn read_fs(dir: &ImageDir, pid: i32, files: &ReadFiles) -> Result<Rea
         what: "umask",
     })?;
     Ok(ReadFs {
+        cwd_id: entry.cwd_id,
         cwd: files.regular(&path, "cwd_id", entry.cwd_id)?.path.clone(),
         root: files.regular(&path, "root_id", entry.root_id)?.path.clone(),
         umask: check_range(&path, "umask", umask, 0..=0o777)?,

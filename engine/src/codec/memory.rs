@@ -16,7 +16,7 @@ use crate::snapshot::{
 const MAX_AUXV_WORDS: usize = 1024;
 
 /// Status bits crust reads; any other bit is a kind of memory it does not
-/// restore (SysV shm, packet rings, AIO rings, memfd, ...).
+/// restore (SysV shm, packet rings, AIO rings, ...).
 const KNOWN_STATUS: u32 = st::AREA_REGULAR
     | st::AREA_STACK
     | st::AREA_VSYSCALL
@@ -26,7 +26,8 @@ const KNOWN_STATUS: u32 = st::AREA_REGULAR
     | st::FILE_SHARED
     | st::ANON_SHARED
     | st::ANON_PRIVATE
-    | st::AREA_VVAR;
+    | st::AREA_VVAR
+    | st::AREA_MEMFD;
 
 /// Bits that say which special area it is; at most one is set.
 const SPECIAL_STATUS: u32 =
@@ -43,6 +44,12 @@ pub(crate) fn write_mm(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), 
     let pid = process.pid;
     let memory = &process.memory;
     let mm = &memory.mm;
+    let memfd_ids: Vec<u32> = process
+        .files
+        .iter()
+        .filter(|f| matches!(f, crate::snapshot::FileSnapshot::Memfd { .. }))
+        .map(crate::snapshot::FileSnapshot::id)
+        .collect();
     let entry = MmEntry {
         mm_start_code: mm.start_code,
         mm_end_code: mm.end_code,
@@ -57,7 +64,11 @@ pub(crate) fn write_mm(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), 
         mm_env_end: mm.env_end,
         exe_file_id: memory.exe_file_id,
         mm_saved_auxv: memory.auxv.clone(),
-        vmas: memory.vmas.iter().map(vma_entry).collect(),
+        vmas: memory
+            .vmas
+            .iter()
+            .map(|vma| vma_entry(vma, &memfd_ids))
+            .collect(),
         dumpable: Some(fit(pid, "dumpable", process.dumpable)?),
         aios: Vec::new(),
         thp_disabled: None,
@@ -67,7 +78,8 @@ pub(crate) fn write_mm(dir: &ImageDir, process: &ProcessSnapshot) -> Result<(), 
     Ok(())
 }
 
-fn vma_entry(vma: &VmaSnapshot) -> VmaEntry {
+/// A vma's entry; a file id in `memfd_ids` is a memfd's, marked as CRIU marks them.
+fn vma_entry(vma: &VmaSnapshot, memfd_ids: &[u32]) -> VmaEntry {
     let anon = if vma.is_shared() {
         st::ANON_SHARED
     } else {
@@ -86,7 +98,11 @@ fn vma_entry(vma: &VmaSnapshot) -> VmaEntry {
             } else {
                 st::FILE_PRIVATE
             };
-            (st::AREA_REGULAR | file, u64::from(file_id))
+            let memfd = match memfd_ids.contains(&file_id) {
+                true => st::AREA_MEMFD,
+                false => 0,
+            };
+            (st::AREA_REGULAR | file | memfd, u64::from(file_id))
         }
     };
     VmaEntry {
@@ -193,6 +209,9 @@ fn read_backing(path: &Path, v: &VmaEntry) -> Result<VmaBacking, CodecError> {
     if special != 0 && file {
         return Err(bad("a special area cannot map a file"));
     }
+    if v.status & st::AREA_MEMFD != 0 && !file {
+        return Err(bad("a memfd area maps no file"));
+    }
     Ok(match special {
         st::AREA_VSYSCALL => VmaBacking::Vsyscall,
         st::AREA_VDSO => VmaBacking::Vdso,
@@ -268,23 +287,34 @@ mod tests {
             area(private, VmaBacking::Vsyscall),
         ];
         for vma in areas {
-            let entry = vma_entry(&vma);
+            let entry = vma_entry(&vma, &[8]);
             assert_eq!(read_vma(Path::new("mm-1.img"), &entry).unwrap(), vma);
         }
     }
 
     #[test]
     fn criu_status_words_are_the_ones_crit_names() {
-        let file = vma_entry(&area(libc::MAP_SHARED, VmaBacking::File { file_id: 3 }));
+        let file = vma_entry(
+            &area(libc::MAP_SHARED, VmaBacking::File { file_id: 3 }),
+            &[],
+        );
         assert_eq!(file.status, st::AREA_REGULAR | st::FILE_SHARED);
         assert_eq!(file.shmid, 3);
-        let heap = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Heap));
+        let memfd = vma_entry(
+            &area(libc::MAP_SHARED, VmaBacking::File { file_id: 3 }),
+            &[3],
+        );
+        assert_eq!(
+            memfd.status,
+            st::AREA_REGULAR | st::FILE_SHARED | st::AREA_MEMFD
+        );
+        let heap = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Heap), &[]);
         assert_eq!(heap.status, 0x221);
     }
 
     #[test]
     fn an_area_without_backing_bits_is_refused() {
-        let mut entry = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Anonymous));
+        let mut entry = vma_entry(&area(libc::MAP_PRIVATE, VmaBacking::Anonymous), &[]);
         entry.status = st::AREA_REGULAR;
         let err = read_vma(Path::new("mm-1.img"), &entry).unwrap_err();
         assert_eq!(

@@ -30,6 +30,7 @@ mod error;
 mod files;
 mod fpu;
 mod fs;
+mod invisible;
 mod locks;
 mod memory;
 mod task;
@@ -41,6 +42,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use error::CodecError;
+pub use invisible::{write_ghost, write_memfds, write_remaps, MEMFD_PAGES_BASE};
 pub use tty::write_ttys;
 
 use crate::images::ImageDir;
@@ -63,6 +65,7 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
     let mut next_id = last_file_id(tree);
     let mut directories = Vec::with_capacity(2 * tree.processes.len());
     tree::write_tree(dir, tree)?;
+    let mut cwd_ids = Vec::with_capacity(tree.processes.len());
     for process in &tree.processes {
         let cwd_id = next_file_id(process.pid, &mut next_id)?;
         let root_id = next_file_id(process.pid, &mut next_id)?;
@@ -71,6 +74,7 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
         task::write_cores(dir, process, &layout)?;
         memory::write_mm(dir, process)?;
         fs::write_fs(dir, process, cwd_id, root_id)?;
+        cwd_ids.push(cwd_id);
         log::debug!(
             "pid {}: wrote images of {} threads, {} areas, {} fds",
             process.pid,
@@ -96,6 +100,15 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
         }
     }
     tty::write_ttys(dir, &ttys)?;
+    let cwds: Vec<(Option<u32>, u32)> = tree
+        .processes
+        .iter()
+        .zip(&cwd_ids)
+        .map(|(process, cwd_id)| (process.invisible.cwd_ghost, *cwd_id))
+        .collect();
+    let all = crate::snapshot::InvisibleFiles::merged(tree.processes.iter().map(|p| &p.invisible));
+    let root = tree.root().map_or(0, |root| root.pid);
+    invisible::write_invisible(dir, root, &all, &cwds)?;
     Ok(())
 }
 
@@ -223,6 +236,9 @@ fn read_process(
     *pipe_data = others;
 
     let ttys = ttys_of(&files, context.ttys);
+    // The tree's ghosts and memfds, this process's share of them.
+    let all = invisible::read_invisible(dir, read_files, fs.cwd_id)?;
+    let invisible = all.share_of(&files, all.cwd_ghost);
     let process = ProcessSnapshot {
         pid: task.pid,
         ppid: task.ppid,
@@ -234,6 +250,7 @@ fn read_process(
         fds,
         pipe_data: own,
         file_locks,
+        invisible,
         cwd: fs.cwd,
         root: fs.root,
         umask: fs.umask,

@@ -29,6 +29,8 @@ pub struct FileTable {
     described: Vec<(Pid, RawFd, String, u32)>,
     /// Pipes whose data was saved already (from the first process met holding them).
     pipes_read: Vec<u32>,
+    /// Unlinked files and memfds among them.
+    pub invisible: super::invisible::InvisibleTable,
 }
 
 impl FileTable {
@@ -60,7 +62,7 @@ impl FileTable {
         Ok(id)
     }
 
-    fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
+    pub(super) fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
         let id = self.next_id();
         self.files.push(make(id));
         id
@@ -155,6 +157,12 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                     id,
                     pipe: PipeSnapshot { pipe_id, flags },
                 })
+            }
+            FdKind::Deleted { path } => {
+                super::invisible::ghost_fd(table, pid, link.fd, &path, flags, info.pos)?
+            }
+            FdKind::Memfd { name } => {
+                super::invisible::memfd_fd(table, pid, link.fd, &name, flags, info.pos)?
             }
             other => {
                 return Err(DumpError::Unsupported {

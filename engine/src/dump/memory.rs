@@ -59,22 +59,28 @@ fn to_snapshot(
         VmaKind::Vvar => (VmaBacking::Vvar, sharing),
         VmaKind::VvarVclock => (VmaBacking::VvarVclock, sharing),
         VmaKind::Vsyscall => (VmaBacking::Vsyscall, sharing),
-        VmaKind::File {
-            path,
-            deleted: false,
-        } => {
+        VmaKind::File { path, deleted } => {
             let writable = vma.shared && vma.flags.contains(VmFlags::MAYWRITE);
             let open_flags = if writable {
                 libc::O_RDWR
             } else {
                 libc::O_RDONLY
             } as u32;
-            (
-                VmaBacking::File {
-                    file_id: table.by_path(path, open_flags)?,
-                },
-                sharing,
-            )
+            let file_id = match deleted {
+                false => table.by_path(path, open_flags)?,
+                true => super::invisible::ghost_mapping(table, pid, vma, path, open_flags)?,
+            };
+            (VmaBacking::File { file_id }, sharing)
+        }
+        VmaKind::Memfd { name } => {
+            let writable = vma.shared && vma.flags.contains(VmFlags::MAYWRITE);
+            let open_flags = if writable {
+                libc::O_RDWR
+            } else {
+                libc::O_RDONLY
+            } as u32;
+            let file_id = super::invisible::memfd_mapping(table, pid, vma, name, open_flags)?;
+            (VmaBacking::File { file_id }, sharing)
         }
         VmaKind::Uprobes => return Ok(None),
         other => {

@@ -13,6 +13,7 @@
 mod error;
 mod files;
 mod inside;
+mod invisible;
 mod locks;
 mod memory;
 mod pages;
@@ -53,6 +54,9 @@ pub struct DumpOptions {
     /// `--shell-job`: the root may belong to a session and group led from outside and use
     /// a terminal whose master is outside (recorded as such, replaced at restore).
     pub shell_job: bool,
+    /// Largest unlinked file whose contents go into the images (`--ghost-limit`); a bigger
+    /// one is refused.
+    pub ghost_limit: u64,
 }
 
 /// What a finished dump reports.
@@ -90,6 +94,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         external: options.external.iter().copied().collect(),
         file_locks: options.file_locks,
         shell_job: options.shell_job,
+        ghost_limit: options.ghost_limit,
     };
     // Looked for before anything is done to the tree, and again once it is
     // frozen, in case it changed in between.
@@ -113,7 +118,6 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     for (index, member) in frozen.processes.into_iter().enumerate() {
         let mut infection = member.victim.infect()?;
         let mut process = collect(&mut infection, member.parent, &allowed, &mut shared)?;
-        process.validate()?;
         let mut parasite = infection.start_parasite()?;
         let pid = infection_pid(&parasite);
         queues.push(tty::drain_queues(
@@ -127,6 +131,10 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         pages_bytes += pages::drain(&mut parasite, &dir, pages_id, &memory.pages, &memory.vmas)?;
         processes.push(process);
         parasites.push(parasite);
+    }
+    let invisible = std::mem::take(&mut shared.files.invisible).finish();
+    for process in &mut processes {
+        process.invisible = invisible.share_of(&process.files, process.invisible.cwd_ghost);
     }
     let tree = TreeSnapshot {
         processes,
@@ -223,11 +231,18 @@ fn collect(
     let stat = crate::proc::stat::stat(pid)?;
     let status = crate::proc::status::status(pid)?;
     let table = &mut shared.files;
+    table.invisible.ghost_limit = allowed.ghost_limit;
 
     let areas = memory::collect_areas(pid, table, infection.area_range())?;
     let runs = memory::page_runs(pid, &areas, &mut shared.shmem)?;
-    let exe_file_id = table.by_path(&identity::exe(pid)?, libc::O_RDONLY as u32)?;
+    let exe_file_id = invisible::exe_file(table, pid)?;
     let fds = files::collect_fds(pid, table)?;
+    let cwd = invisible::working_directory(table, pid)?;
+    // The tree's ghosts and memfds are shared out once every process is read.
+    let invisible = crate::snapshot::InvisibleFiles {
+        cwd_ghost: table.invisible.take_cwd_ghost(),
+        ..Default::default()
+    };
     let pipe_data = files::collect_pipe_data(pid, table, &fds, allowed)?;
     let file_locks = locks::collect_locks(pid, &fds)?;
     let ttys = tty::collect_ttys(pid, &stat, &table.files_of(&fds), &fds)?;
@@ -268,7 +283,8 @@ fn collect(
         fds,
         pipe_data,
         file_locks,
-        cwd: path_string(identity::cwd(pid)?)?,
+        invisible,
+        cwd,
         root: path_string(identity::root(pid)?)?,
         umask: process::umask(pid)?,
         sigactions: inside.sigactions,

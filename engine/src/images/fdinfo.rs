@@ -91,4 +91,6 @@ pub struct FileEntry {
     pub pipe: Option<PipeEntry>,
     #[prost(message, optional, tag = "19")]
     pub tty: Option<TtyFileEntry>,
+    #[prost(message, optional, tag = "20")]
+    pub memfd: Option<super::memfd::MemfdFileEntry>,
 }

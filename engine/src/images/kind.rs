@@ -44,11 +44,19 @@ pub enum ImageKind {
     TtyData,
     /// `filelocks.img`: file locks of the tree.
     FileLocks,
+    /// `remap-fpath.img`: open files to be found elsewhere than by their path (ghosts).
+    RemapFpath,
+    /// `ghost-file-N.img`: an unlinked file's inode and contents.
+    GhostFile,
+    /// `memfd.img`: every memfd inode of the tree.
+    MemfdInode,
+    /// `pagemap-shmem-SHMID.img`: which pages of a shared memory object (a memfd) are stored.
+    ShmemPagemap,
 }
 
 impl ImageKind {
     /// Every kind, for matching file names.
-    pub const ALL: [ImageKind; 17] = [
+    pub const ALL: [ImageKind; 21] = [
         ImageKind::Inventory,
         ImageKind::Pstree,
         ImageKind::Core,
@@ -66,6 +74,10 @@ impl ImageKind {
         ImageKind::TtyInfo,
         ImageKind::TtyData,
         ImageKind::FileLocks,
+        ImageKind::RemapFpath,
+        ImageKind::GhostFile,
+        ImageKind::MemfdInode,
+        ImageKind::ShmemPagemap,
     ];
 
     /// The magics the file starts with, in order: the image's own magic alone
@@ -90,6 +102,10 @@ impl ImageKind {
             ImageKind::TtyInfo => &[IMG_COMMON_MAGIC, 0x5945_3036],
             ImageKind::TtyData => &[IMG_COMMON_MAGIC, 0x5941_3026],
             ImageKind::FileLocks => &[IMG_COMMON_MAGIC, 0x5432_3616],
+            ImageKind::RemapFpath => &[IMG_COMMON_MAGIC, 0x5913_3954],
+            ImageKind::GhostFile => &[IMG_COMMON_MAGIC, 0x5258_3605],
+            ImageKind::MemfdInode => &[IMG_COMMON_MAGIC, 0x4845_3499],
+            ImageKind::ShmemPagemap => &[IMG_COMMON_MAGIC, 0x5608_4025],
         }
     }
 
@@ -113,6 +129,10 @@ impl ImageKind {
             ImageKind::TtyInfo => "tty-info",
             ImageKind::TtyData => "tty-data",
             ImageKind::FileLocks => "filelocks",
+            ImageKind::RemapFpath => "remap-fpath",
+            ImageKind::GhostFile => "ghost-file",
+            ImageKind::MemfdInode => "memfd",
+            ImageKind::ShmemPagemap => "pagemap-shmem",
         }
     }
 
@@ -128,6 +148,8 @@ impl ImageKind {
                 | ImageKind::Pages
                 | ImageKind::Fdinfo
                 | ImageKind::Fs
+                | ImageKind::GhostFile
+                | ImageKind::ShmemPagemap
         )
     }
 }
@@ -226,7 +248,7 @@ mod tests {
     #[test]
     fn look_alike_names_are_not_images() {
         for file in [
-            "pagemap-shmem-3.img",
+            "pagemap-shmem-.img",
             "pages-shmem-3.img",
             "core-.img",
             "core-07.img",
@@ -238,6 +260,18 @@ mod tests {
         ] {
             assert_eq!(ImageName::parse(file), None, "{file}");
         }
+    }
+
+    #[test]
+    fn shared_memory_pagemaps_are_not_task_pagemaps() {
+        assert_eq!(
+            ImageName::parse("pagemap-shmem-3.img"),
+            Some(ImageName::with_id(ImageKind::ShmemPagemap, 3))
+        );
+        assert_eq!(
+            ImageName::parse("ghost-file-12.img"),
+            Some(ImageName::with_id(ImageKind::GhostFile, 12))
+        );
     }
 
     #[test]

@@ -12,9 +12,11 @@ use super::error::ImageError;
 use super::fdinfo::{FdinfoEntry, FileEntry};
 use super::file_lock::FileLockEntry;
 use super::fs::FsEntry;
+use super::ghost::{GhostChunkEntry, GhostFileEntry, RemapFilePathEntry};
 use super::inventory::InventoryEntry;
 use super::json::drop_nulls;
 use super::kind::{ImageKind, ImageName};
+use super::memfd::MemfdInodeEntry;
 use super::mm::MmEntry;
 use super::pagemap::{PagemapEntry, PagemapHead};
 use super::pipe::PipeDataEntry;
@@ -80,7 +82,7 @@ fn decode_entries(
         ImageKind::Core => to_json::<CoreEntry, _>(reader),
         ImageKind::Ids => to_json::<TaskKobjIdsEntry, _>(reader),
         ImageKind::Mm => to_json::<MmEntry, _>(reader),
-        ImageKind::Pagemap => pagemap_to_json(reader),
+        ImageKind::Pagemap | ImageKind::ShmemPagemap => pagemap_to_json(reader),
         ImageKind::Fdinfo => to_json::<FdinfoEntry, _>(reader),
         ImageKind::Files => to_json::<FileEntry, _>(reader),
         ImageKind::Fs => to_json::<FsEntry, _>(reader),
@@ -93,6 +95,9 @@ fn decode_entries(
         ImageKind::TtyData => to_json::<TtyDataEntry, _>(reader),
         ImageKind::FileLocks => to_json::<FileLockEntry, _>(reader),
         ImageKind::Pages => Ok(Vec::new()),
+        ImageKind::RemapFpath => to_json::<RemapFilePathEntry, _>(reader),
+        ImageKind::GhostFile => ghost_file_to_json(reader),
+        ImageKind::MemfdInode => to_json::<MemfdInodeEntry, _>(reader),
     }
 }
 
@@ -115,6 +120,28 @@ fn pagemap_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, I
         values.push(value_of(reader.path(), &head)?);
     }
     values.extend(to_json::<PagemapEntry, R>(reader)?);
+    Ok(values)
+}
+
+/// The inode entry, then each chunk with the length of its data (or the length of the raw
+/// contents, when the file is not in chunks).
+fn ghost_file_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError> {
+    let Some(head) = reader.next_entry::<GhostFileEntry>()? else {
+        return Ok(Vec::new());
+    };
+    let mut values = vec![value_of(reader.path(), &head)?];
+    if head.chunks != Some(true) {
+        let len = reader.remaining();
+        reader.skip_payload(len)?;
+        values[0]["extra"] = json!(format!("<{len} bytes>"));
+        return Ok(values);
+    }
+    while let Some(chunk) = reader.next_entry::<GhostChunkEntry>()? {
+        reader.skip_payload(chunk.len)?;
+        let mut value = value_of(reader.path(), &chunk)?;
+        value["extra"] = json!(format!("<{} bytes>", chunk.len));
+        values.push(value);
+    }
     Ok(values)
 }
 

@@ -1,6 +1,6 @@
-//! Refusals about open files: every fd kind but regular files, directories, pipes, sockets
-//! (see `sockets`) and five harmless character devices; files unlinked, replaced or on a lazily
-//! unmounted filesystem.
+//! Refusals about open files: every fd kind but regular files, directories, pipes, memfds,
+//! sockets (see `sockets`) and five harmless character devices; files replaced or on a lazily
+//! unmounted filesystem; unlinked files crust cannot keep (see `ghost`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,14 +24,18 @@ pub(super) struct OpenFd {
 }
 
 /// Check every fd of `pid`; returns what was read of them.
-pub(super) fn check_files(pid: Pid, found: &mut Findings) -> Result<Vec<OpenFd>, RefusalError> {
+pub(super) fn check_files(
+    pid: Pid,
+    ghost_limit: u64,
+    found: &mut Findings,
+) -> Result<Vec<OpenFd>, RefusalError> {
     let mounts = mountinfo(pid).map_err(RefusalError::Files)?;
     let mut open = Vec::new();
     for link in fds(pid).map_err(RefusalError::Files)? {
         let Some(fd) = read_fd(pid, link).map_err(RefusalError::Files)? else {
             continue;
         };
-        check_fd(pid, &fd, &mounts, found);
+        check_fd(pid, &fd, &mounts, ghost_limit, found);
         open.push(fd);
     }
     Ok(open)
@@ -42,13 +46,18 @@ pub(super) fn check_directories(pid: Pid, found: &mut Findings) -> Result<(), Re
     let cwd = crate::proc::identity::cwd(pid).map_err(RefusalError::Files)?;
     let cwd_stat = stat_link(pid, "cwd").map_err(RefusalError::Files)?;
     let named = nix::sys::stat::stat(&path_in_root(pid, &cwd)).ok();
-    if let Some(reason) = judge_directory(&cwd, &cwd_stat, named.as_ref()) {
-        found.add(Resource::Cwd(cwd.display().to_string()), reason);
+    match judge_directory(&cwd, &cwd_stat, named.as_ref()) {
+        Some(Reason::Deleted) => super::ghost::check_cwd(pid, &cwd, found),
+        Some(reason) => found.add(Resource::Cwd(cwd.display().to_string()), reason),
+        None => {}
     }
     let root = crate::proc::identity::root(pid).map_err(RefusalError::Files)?;
     let root_stat = stat_link(pid, "root").map_err(RefusalError::Files)?;
     if root_stat.st_nlink == 0 {
-        found.add(Resource::Root(root.display().to_string()), Reason::Deleted);
+        found.add(
+            Resource::Root(root.display().to_string()),
+            Reason::RootRemoved,
+        );
     }
     Ok(())
 }
@@ -91,7 +100,7 @@ fn read_fd(pid: Pid, link: FdLink) -> Result<Option<OpenFd>, ProcError> {
     }
 }
 
-fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
+fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], ghost_limit: u64, found: &mut Findings) {
     let fd = open.link.fd;
     let file_like = matches!(open.kind, FdKind::Regular { .. } | FdKind::Deleted { .. });
     if file_like && is_message_queue(pid, fd) {
@@ -103,6 +112,10 @@ fn check_fd(pid: Pid, open: &OpenFd, mounts: &[Mount], found: &mut Findings) {
     match &open.kind {
         // Sockets are judged together, once the peers of unix sockets are known.
         FdKind::Socket { .. } => {}
+        FdKind::Deleted { path } => {
+            super::ghost::check_fd(pid, fd, path, &open.stat, ghost_limit, found);
+        }
+        FdKind::Memfd { .. } => super::ghost::check_memfd(pid, fd, &open.link.target, found),
         FdKind::Regular { path } | FdKind::Directory { path } => {
             if let Some(reason) = check_path(pid, path, &open.info, &open.stat, mounts) {
                 found.add(Resource::Fd(fd, path.display().to_string()), reason);
@@ -159,7 +172,7 @@ pub(super) fn judge_kind(kind: &FdKind, info: &FdInfo, link: &str) -> Option<(St
             format!("a FIFO ({})", path.display()),
             "named pipes (FIFOs)",
         ),
-        FdKind::Memfd { .. } => unsupported(format!("a memfd ({link})"), "memfds"),
+        FdKind::Memfd { .. } => None,
         FdKind::Deleted { .. } => Some((link.to_string(), Reason::Deleted)),
         FdKind::Namespace { .. } => {
             unsupported(format!("a namespace file ({link})"), "namespace files")
@@ -210,7 +223,16 @@ fn check_path(
         });
     }
     let named = nix::sys::stat::stat(&path_in_root(pid, path)).ok();
-    (!names_same_file(named.as_ref(), open.st_dev, open.st_ino)).then_some(Reason::Replaced)
+    if names_same_file(named.as_ref(), open.st_dev, open.st_ino) {
+        return None;
+    }
+    // The kernel marks an unlinked name so even while other links keep the file alive.
+    let unlinked = named.is_none() && path.to_string_lossy().ends_with(" (deleted)");
+    Some(if unlinked {
+        Reason::NameUnlinked
+    } else {
+        Reason::Replaced
+    })
 }
 
 /// `/proc/PID/root/PATH`: the path as the task sees it, whatever its root.

@@ -1,5 +1,5 @@
-//! Refusals about memory: mappings of devices, of unlinked or replaced files, SysV shm,
-//! hugetlb, memfds and special kernel mappings.
+//! Refusals about memory: mappings of devices, of replaced files, of unlinked files crust
+//! cannot keep (see `ghost`), SysV shm, hugetlb and special kernel mappings.
 
 use nix::sys::stat::{FileStat, SFlag};
 use nix::unistd::Pid;
@@ -11,8 +11,24 @@ use crate::proc::smaps::VmFlags;
 use crate::proc::DevId;
 
 /// Check every vma of `pid`.
-pub(super) fn check_memory(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+pub(super) fn check_memory(
+    pid: Pid,
+    ghost_limit: u64,
+    found: &mut Findings,
+) -> Result<(), RefusalError> {
     for vma in maps(pid).map_err(RefusalError::Memory)? {
+        let hugetlb = vma.flags.contains(VmFlags::HUGETLB);
+        if let (
+            VmaKind::File {
+                path,
+                deleted: true,
+            },
+            false,
+        ) = (&vma.kind, hugetlb)
+        {
+            super::ghost::check_mapping(pid, &vma, path, ghost_limit, found);
+            continue;
+        }
         let named = match &vma.kind {
             VmaKind::File {
                 path,
@@ -40,19 +56,9 @@ pub(super) fn judge_vma(vma: &Vma, named: Option<&FileStat>) -> Option<(String, 
             ),
             Reason::SysvShm,
         )),
-        VmaKind::Memfd { name } => Some((
-            format!("maps a memfd (memfd:{name})"),
-            Reason::UnsupportedMapping {
-                kind: "memfd mappings",
-            },
-        )),
-        VmaKind::File {
-            path,
-            deleted: true,
-        } => Some((
-            format!("maps {} (deleted)", path.display()),
-            Reason::Deleted,
-        )),
+        VmaKind::Memfd { .. } => None,
+        // Judged by `ghost::check_mapping`, which looks at the file through map_files.
+        VmaKind::File { deleted: true, .. } => None,
         VmaKind::File {
             path,
             deleted: false,
@@ -163,10 +169,7 @@ mod tests {
             parse_vma_line("1000-2000 rw-s 00000000 00:0f 7   /anon_hugepage (deleted)").unwrap();
         assert_eq!(judge_vma(&huge, None).unwrap().1, Reason::Hugetlb);
         let gone = parse_vma_line("1000-2000 rw-p 00000000 fe:00 7   /tmp/x (deleted)").unwrap();
-        assert_eq!(
-            judge_vma(&gone, None),
-            Some(("maps /tmp/x (deleted)".into(), Reason::Deleted))
-        );
+        assert_eq!(judge_vma(&gone, None), None, "judged as a ghost instead");
     }
 
     #[test]

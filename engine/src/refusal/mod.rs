@@ -11,6 +11,7 @@
 //! the process is frozen and `crust check -t PID` on a running one.
 
 mod files;
+mod ghost;
 mod locks;
 mod memory;
 mod pipes;
@@ -60,8 +61,11 @@ pub enum RefusalError {
     Locks(#[source] ProcError),
 }
 
+/// Largest unlinked file whose contents a dump keeps unless told otherwise (CRIU's default).
+pub const DEFAULT_GHOST_LIMIT: u64 = 1 << 20;
+
 /// What the user allowed that crust would refuse otherwise (`crust dump --external ...`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowances {
     /// Resources shared with processes outside the dump, to be dumped as the process's own
     /// ends of them.
@@ -71,6 +75,19 @@ pub struct Allowances {
     /// `--shell-job`: the root may run in a session and group led from outside, on a
     /// terminal whose master is outside (a restore puts crust's terminal in its place).
     pub shell_job: bool,
+    /// Largest unlinked file whose contents go into the images (`--ghost-limit`).
+    pub ghost_limit: u64,
+}
+
+impl Default for Allowances {
+    fn default() -> Self {
+        Self {
+            external: BTreeSet::new(),
+            file_locks: false,
+            shell_job: false,
+            ghost_limit: DEFAULT_GHOST_LIMIT,
+        }
+    }
 }
 
 impl Allowances {
@@ -196,13 +213,13 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     task::check_namespaces(pid, &mut found)?;
 
     files::check_directories(pid, &mut found)?;
-    let open = files::check_files(pid, &mut found)?;
+    let open = files::check_files(pid, allowed.ghost_limit, &mut found)?;
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, tree, &mut found);
     locks::check_locks(pid, &open, allowed, &mut found)?;
     tty::check_ttys(pid, &open, allowed, &mut found)?;
 
-    memory::check_memory(pid, &mut found)?;
+    memory::check_memory(pid, allowed.ghost_limit, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;
     Ok(found.refusals)
 }

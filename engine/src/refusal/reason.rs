@@ -81,8 +81,16 @@ pub enum Reason {
     UnsupportedFile { kind: &'static str },
     /// A character or block device other than null, zero, full, random, urandom.
     Device,
-    /// The file was unlinked after it was opened or mapped.
+    /// A file that is neither a regular file nor a directory was unlinked after it was opened.
     Deleted,
+    /// An unlinked regular file is bigger than `--ghost-limit` allows.
+    GhostTooBig { size: u64, limit: u64 },
+    /// An unlinked file or directory whose directory is gone too.
+    GhostDirectoryGone,
+    /// The root directory was removed.
+    RootRemoved,
+    /// The name the file was opened or mapped by was unlinked, but other links keep the file.
+    NameUnlinked,
     /// The file's path now names a different file (or none).
     Replaced,
     /// The file lies on a filesystem that was lazily unmounted.
@@ -186,7 +194,25 @@ impl Reason {
             Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
             Self::UnsupportedFile { kind } => format!("{kind} are not supported yet"),
             Self::Device => "devices cannot be dumped".into(),
-            Self::Deleted => "unlinked files cannot be dumped yet".into(),
+            Self::Deleted => {
+                "it was unlinked, and crust keeps only unlinked regular files and directories"
+                    .into()
+            }
+            Self::GhostTooBig { size, limit } => format!(
+                "it was unlinked and its {size} bytes are over the ghost file limit of {limit} \
+                bytes; raise it with --ghost-limit"
+            ),
+            Self::GhostDirectoryGone => {
+                "it was unlinked and the directory it was in is gone too, so it cannot be made \
+                again"
+                    .into()
+            }
+            Self::RootRemoved => "a removed root directory cannot be restored".into(),
+            Self::NameUnlinked => {
+                "the name it was opened by was unlinked while other links keep the file; crust \
+                cannot tell their names, and a copy would part from the file"
+                    .into()
+            }
             Self::Replaced => "its path now names a different file".into(),
             Self::LazilyUnmounted { mnt_id } => {
                 format!("its filesystem was lazily unmounted (mount {mnt_id} is unreachable)")
@@ -400,7 +426,22 @@ mod tests {
         let fd = Resource::Fd(3, "/tmp/a\nb (deleted)".into());
         assert_eq!(
             line(fd, Reason::Deleted),
-            "pid 4242: fd 3 is /tmp/a\\nb (deleted): unlinked files cannot be dumped yet"
+            "pid 4242: fd 3 is /tmp/a\\nb (deleted): it was unlinked, and crust keeps only \
+            unlinked regular files and directories"
+        );
+    }
+
+    #[test]
+    fn a_big_ghost_line_names_size_limit_and_option() {
+        let fd = Resource::Fd(4, "/tmp/big (deleted)".into());
+        let reason = Reason::GhostTooBig {
+            size: 2097152,
+            limit: 1048576,
+        };
+        assert_eq!(
+            line(fd, reason),
+            "pid 4242: fd 4 is /tmp/big (deleted): it was unlinked and its 2097152 bytes are \
+            over the ghost file limit of 1048576 bytes; raise it with --ghost-limit"
         );
     }
 

@@ -224,6 +224,18 @@ pub enum RestoreError {
         /// Offset in the pages image.
         offset: u64,
     },
+    /// Recreating an unlinked file, directory or memfd failed.
+    #[error("pid {pid}: cannot {step} {what}: {source}")]
+    Invisible {
+        /// The process.
+        pid: i32,
+        /// What was being made (`ghost file /tmp/x`, `memfd:name`).
+        what: String,
+        /// The step that failed.
+        step: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Opening a file failed.
     #[error("pid {pid}: cannot open {path}: {source}")]
     OpenFile {

@@ -63,16 +63,22 @@ impl HostFiles {
         let mut by_id = HashMap::new();
         let mut keep = Vec::new();
         let mut pipes: HashMap<u32, (OwnedFd, OwnedFd)> = HashMap::new();
-        for process in processes {
+        let mut pages_fds = HashMap::new();
+        let mut dirs = HashMap::new();
+        // The tree's ghosts and memfds, made again (under a temporary name until opened).
+        let recreated = super::invisible::Recreated::make(tree)?;
+        for (process, pages) in processes.iter().zip(pages) {
             let pid = process.pid;
             for file in &process.files {
                 if by_id.contains_key(&file.id()) {
                     continue;
                 }
                 let fd = match file {
-                    FileSnapshot::Regular { file, id } => {
-                        open_regular(pid, file, mapped.contains(id))?
-                    }
+                    FileSnapshot::Regular { file, id } => match recreated.open_ghost(*id, file) {
+                        Some(ghost) => ghost?,
+                        None => open_regular(pid, file, mapped.contains(id))?,
+                    },
+                    FileSnapshot::Memfd { memfd, .. } => recreated.open_memfd(memfd)?,
                     FileSnapshot::Pipe { pipe, id } => {
                         let end = match inherited.fd_for(*id) {
                             Some(fd) => take_inherited(pid, fd)?,
@@ -91,20 +97,18 @@ impl HostFiles {
                 };
                 by_id.insert(file.id(), high(fd)?);
             }
-        }
-        keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
-
-        let mut pages_fds = HashMap::new();
-        let mut dirs = HashMap::new();
-        for (process, pages) in processes.iter().zip(pages) {
-            let pid = process.pid;
             let fd = crate::images::open_image_file(pages)
                 .map_err(|e| RestoreError::Images(e.into()))?;
             pages_fds.insert(pid, high(fd.into())?);
-            let cwd = open_directory(pid, "working directory", &process.cwd)?;
+            let cwd = match recreated.working_directory(process) {
+                Some(ghost) => ghost?,
+                None => open_directory(pid, "working directory", &process.cwd)?,
+            };
             let root = open_directory(pid, "root directory", &process.root)?;
             dirs.insert(pid, (high(cwd)?, high(root)?));
         }
+        recreated.unlink()?;
+        keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
         Ok(HostFiles {
             by_id,
             pages: pages_fds,

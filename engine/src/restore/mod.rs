@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod inherit;
 mod inherited;
+mod invisible;
 mod locks;
 mod memory;
 mod pids;

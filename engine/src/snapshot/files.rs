@@ -48,6 +48,13 @@ pub enum FileSnapshot {
         /// The description.
         tty: super::TtyFile,
     },
+    /// An open memfd.
+    Memfd {
+        /// Id fds refer to.
+        id: u32,
+        /// The description and the memfd it opens.
+        memfd: super::MemfdFile,
+    },
 }
 
 impl FileSnapshot {
@@ -56,7 +63,8 @@ impl FileSnapshot {
         match self {
             FileSnapshot::Regular { id, .. }
             | FileSnapshot::Pipe { id, .. }
-            | FileSnapshot::Tty { id, .. } => *id,
+            | FileSnapshot::Tty { id, .. }
+            | FileSnapshot::Memfd { id, .. } => *id,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! restore steps can trust every address, size and number in it.
 
 mod files;
+mod invisible;
 mod locks;
 mod memory;
 mod process;
@@ -15,6 +16,10 @@ mod tree;
 pub mod tty;
 
 pub use files::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+pub use invisible::{
+    DataChunk, GhostFile, InodeAttributes, InvisibleFiles, MemfdFile, MemfdInode, MAX_CONTENT_SIZE,
+    MAX_MEMFD_NAME,
+};
 pub use locks::{FileLockKind, FileLockSnapshot};
 pub use memory::{
     MemorySnapshot, MmFields, PageRun, VmaBacking, VmaSnapshot, PAGE_SIZE, TASK_SIZE,

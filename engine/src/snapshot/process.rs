@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use super::{
-    FdSnapshot, FileLockSnapshot, FileSnapshot, MemorySnapshot, PendingSignal, SnapshotError,
-    ThreadSnapshot,
+    FdSnapshot, FileLockSnapshot, FileSnapshot, InvisibleFiles, MemorySnapshot, PendingSignal,
+    SnapshotError, ThreadSnapshot,
 };
 
 /// Number of signals the kernel knows (1..=64).
@@ -113,6 +113,8 @@ pub struct ProcessSnapshot {
     pub pipe_data: Vec<(u32, Vec<u8>)>,
     /// File locks it holds (dumped with `--file-locks`).
     pub file_locks: Vec<FileLockSnapshot>,
+    /// Unlinked files, memfds and a removed working directory, with their contents.
+    pub invisible: InvisibleFiles,
     /// Working directory.
     pub cwd: String,
     /// Root directory.
@@ -197,6 +199,7 @@ impl ProcessSnapshot {
         )?;
         self.memory.validate(pid)?;
         super::tty::validate(pid, &self.ttys, &self.files)?;
+        self.invisible.validate(pid, &self.files)?;
         self.validate_fds()?;
         self.validate_locks()
     }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use engine::codec::{read_tree, write_tree, CodecError};
 use engine::images::ImageDir;
 use engine::snapshot::{
-    Credentials, FdSnapshot, FileLockKind, FileLockSnapshot, FileSnapshot, ItimerValue,
-    MemorySnapshot, MmFields, PageRun, PendingSignal, PipeSnapshot, PosixTimer, ProcessSnapshot,
-    RegularFile, Rlimit, RseqRegistration, SigAction, SigAltStack, ThreadSnapshot, TreeSnapshot,
-    VmaBacking, VmaSnapshot, PAGE_SIZE,
+    Credentials, FdSnapshot, FileLockKind, FileLockSnapshot, FileSnapshot, InvisibleFiles,
+    ItimerValue, MemorySnapshot, MmFields, PageRun, PendingSignal, PipeSnapshot, PosixTimer,
+    ProcessSnapshot, RegularFile, Rlimit, RseqRegistration, SigAction, SigAltStack, ThreadSnapshot,
+    TreeSnapshot, VmaBacking, VmaSnapshot, PAGE_SIZE,
 };
 
 pub const PID: i32 = 4242;
@@ -97,6 +97,7 @@ pub fn process() -> ProcessSnapshot {
         ],
         pipe_data: vec![(PIPE_ID, PIPE_DATA.to_vec())],
         file_locks: file_locks(),
+        invisible: InvisibleFiles::default(),
         cwd: "/var/tmp".into(),
         root: "/".into(),
         umask: 0o027,

@@ -129,6 +129,23 @@ impl ImageDir {
         PagesWriter::start(pagemap, pages_path, pages, pages_id)
     }
 
+    /// Starts `pagemap-shmem-SHMID.img` and `pages-PAGES_ID.img` for the pages of a shared
+    /// memory object (a memfd); the runs' addresses are offsets in the object.
+    pub fn shmem_pages_writer(&self, shmid: u32, pages_id: u32) -> Result<PagesWriter, ImageError> {
+        let pagemap = self.writer(ImageName::with_id(ImageKind::ShmemPagemap, shmid))?;
+        let pages_path = self.new_file_path(ImageName::with_id(ImageKind::Pages, pages_id))?;
+        let pages = create_file(&pages_path)?;
+        PagesWriter::start(pagemap, pages_path, pages, pages_id)
+    }
+
+    /// Reads the pagemap of shared memory object `shmid` and checks its pages file against it.
+    pub fn shmem_pages_reader(&self, shmid: u32) -> Result<PagesReader, ImageError> {
+        let pagemap = self.reader(ImageName::with_id(ImageKind::ShmemPagemap, shmid))?;
+        PagesReader::open(pagemap, |pages_id| {
+            self.file_path(ImageName::with_id(ImageKind::Pages, pages_id))
+        })
+    }
+
     /// Opens an image for reading and checks its magics.
     pub fn reader(&self, name: ImageName) -> Result<ImageReader<BufReader<File>>, ImageError> {
         ImageReader::open(&self.checked_path(name)?, name.kind)
