@@ -165,7 +165,7 @@ fn an_interrupted_restore_leaves_no_process() {
         return;
     }
     assert!(
-        stderr.contains("the half-restored process was killed"),
+        stderr.contains("every half-restored process was killed"),
         "{stderr}"
     );
 }

@@ -43,8 +43,13 @@ pub fn describe(options: &DumpOptions, summary: &DumpSummary) -> String {
     } else {
         "the tree was"
     };
+    let zombies = match summary.zombies {
+        0 => String::new(),
+        n => format!(", {}", counted(n, "zombie", "zombies")),
+    };
     format!(
-        "dumped pid {} into {}: {}, {}, {:.1} MiB of memory, frozen for {} ms; {what} {fate}",
+        "dumped pid {} into {}: {}, {}{zombies}, {:.1} MiB of memory, frozen for {} ms; {what} \
+         {fate}",
         options.pid,
         options.images_dir.display(),
         counted(summary.processes, "process", "processes"),
@@ -77,6 +82,7 @@ mod tests {
         let summary = DumpSummary {
             processes: 1,
             threads: 3,
+            zombies: 0,
             pages_bytes: 3 * 1024 * 1024 / 2,
             frozen: Duration::from_millis(12),
         };

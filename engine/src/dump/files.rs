@@ -68,6 +68,30 @@ impl FileTable {
         id
     }
 
+    /// Gives every pipe of the tree whose data no process saved (no process holds its read
+    /// end: nothing can be read from it) an empty entry, with the first process holding it,
+    /// but the external ones: a pipe end without an entry is one `--inherit-fd` must give.
+    pub fn save_unread_pipes(
+        &mut self,
+        processes: &mut [crate::snapshot::ProcessSnapshot],
+        allowed: &Allowances,
+    ) {
+        for process in processes {
+            let pipes = process.files.iter().filter_map(|file| match file {
+                FileSnapshot::Pipe { pipe, .. } => Some(pipe.pipe_id),
+                _ => None,
+            });
+            let pipes: Vec<u32> = pipes.collect();
+            for pipe_id in pipes {
+                let external = allowed.external_pipe(pipe_id.into());
+                if !self.pipes_read.contains(&pipe_id) && !external {
+                    process.pipe_data.push((pipe_id, Vec::new()));
+                    self.pipes_read.push(pipe_id);
+                }
+            }
+        }
+    }
+
     /// The descriptions `fds` refer to, by id order.
     pub fn files_of(&self, fds: &[FdSnapshot]) -> Vec<FileSnapshot> {
         self.files_with(&fds.iter().map(|fd| fd.file_id).collect())

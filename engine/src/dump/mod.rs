@@ -66,6 +66,8 @@ pub struct DumpSummary {
     pub processes: usize,
     /// Threads dumped.
     pub threads: usize,
+    /// Zombies dumped (children that had exited, not reaped).
+    pub zombies: usize,
     /// Bytes of memory written to pages images.
     pub pages_bytes: u64,
     /// How long the process was frozen.
@@ -132,6 +134,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         processes.push(process);
         parasites.push(parasite);
     }
+    shared.files.save_unread_pipes(&mut processes, &allowed);
     let invisible = std::mem::take(&mut shared.files.invisible).finish();
     for process in &mut processes {
         process.invisible = invisible.share_of(&process.files, process.invisible.cwd_ghost);
@@ -161,6 +164,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     Ok(DumpSummary {
         processes: tree.processes.len(),
         threads: tree.processes.iter().map(|p| p.threads.len()).sum(),
+        zombies: tree.zombies.len(),
         pages_bytes,
         frozen,
     })

@@ -46,7 +46,9 @@ pub(super) fn check_pipes(
             .filter(|holder| *holder != pid)
             .collect();
         let outside = others.iter().copied().find(|holder| !tree.owns(*holder));
-        if outside.is_none() && !others.is_empty() {
+        // Held by processes of the tree only, whichever ends: its other end, if none of
+        // them holds it, was closed for good, and the restore closes it too.
+        if outside.is_none() {
             continue;
         }
         if let Some(reason) = judge_pipe(*inode, ends, outside) {

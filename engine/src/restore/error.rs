@@ -400,7 +400,7 @@ pub enum RestoreError {
     },
     /// crust was told to stop (SIGINT, SIGTERM, ...) before the process ran:
     /// what was made of it has been killed.
-    #[error("{0}; the half-restored process was killed")]
+    #[error("{0}; every half-restored process was killed")]
     Interrupted(compel::signals::Interrupted),
     /// crust was told to stop while it waited for the restored process,
     /// which runs on without it.

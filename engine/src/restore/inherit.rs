@@ -82,10 +82,15 @@ pub fn inherit_fds(tree: &TreeSnapshot, given: &[InheritFd]) -> Result<Inherited
         }
     }
     let fds: Vec<FdSnapshot> = tree.processes.iter().flat_map(|p| p.fds.clone()).collect();
+    let saved = tree
+        .processes
+        .iter()
+        .flat_map(|p| p.pipe_data.iter().map(|(id, _)| *id));
     let table = FdTable {
         pid: tree.root().map_or(0, |root| root.pid),
         files: &files,
         fds: &fds,
+        saved_pipes: saved.collect(),
     };
     match_ends(&table, &opened)
 }
@@ -111,6 +116,8 @@ struct FdTable<'a> {
     pid: i32,
     files: &'a [FileSnapshot],
     fds: &'a [FdSnapshot],
+    /// Pipes the images hold the data of (possibly none): the tree's own, not external.
+    saved_pipes: std::collections::HashSet<u32>,
 }
 
 /// Gives each pipe end of a pipe named by an inherited fd the first such fd whose access fits
@@ -129,7 +136,9 @@ fn match_ends(process: &FdTable, given: &[(InheritFd, Access)]) -> Result<Inheri
         if let Some(index) = fit {
             used[index] = true;
             inherited.by_file.insert(id, given[index].0.fd);
-        } else if given.iter().any(|(inherit, _)| named(inherit)) || one_sided(process, inode) {
+        } else if given.iter().any(|(inherit, _)| named(inherit))
+            || (one_sided(process, inode) && !process.saved_pipes.contains(&pipe.pipe_id))
+        {
             return Err(missing(process, id, inode, wanted));
         }
     }
@@ -218,6 +227,7 @@ mod tests {
             pid: PID,
             files: &files,
             fds: &fds,
+            saved_pipes: Default::default(),
         };
         match_ends(&table, given)
     }

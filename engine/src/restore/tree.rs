@@ -427,14 +427,14 @@ fn end_as(
     }
     let (nr, args) = match zombie.killed_by() {
         Some(signal) => {
-            let default = [0u64; 4];
-            let action = scratch.put(0, bytes_of(&default))?;
-            let args = [signal as u64, action, 0, 8, 0, 0];
-            thread.call(
-                "reset the fatal signal's action",
-                libc::SYS_rt_sigaction,
-                args,
-            )?;
+            // SIGKILL and SIGSTOP keep their default action whatever is asked.
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                let default = [0u64; 4];
+                let action = scratch.put(0, bytes_of(&default))?;
+                let args = [signal as u64, action, 0, 8, 0, 0];
+                let step = "reset the fatal signal's action";
+                thread.call(step, libc::SYS_rt_sigaction, args)?;
+            }
             let no_core = scratch.put(64, bytes_of(&[0u64; 2]))?;
             let args = [0, libc::RLIMIT_CORE as u64, no_core, 0, 0, 0];
             thread.call("forbid a core file", libc::SYS_prlimit64, args)?;

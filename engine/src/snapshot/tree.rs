@@ -92,6 +92,18 @@ impl TreeSnapshot {
             }
         }
         let mut made = HashSet::from([root.pid]);
+        // A restore gives a process its session by inheritance or by starting one.
+        let inherits = |pid: i32, ppid: i32, sid: i32| {
+            let parent_sid = self.process(ppid).map(|parent| parent.sid);
+            match sid == pid || parent_sid == Some(sid) {
+                true => Ok(()),
+                false => Err(SnapshotError::OutOfRange {
+                    pid,
+                    what: "session (neither its own nor its parent's)",
+                    value: sid.into(),
+                }),
+            }
+        };
         for process in &self.processes {
             process.validate()?;
             if process.pid == root.pid {
@@ -103,6 +115,7 @@ impl TreeSnapshot {
                     ppid: process.ppid,
                 });
             }
+            inherits(process.pid, process.ppid, process.sid)?;
             made.insert(process.pid);
         }
         for zombie in &self.zombies {
@@ -112,6 +125,7 @@ impl TreeSnapshot {
                     ppid: zombie.ppid,
                 });
             }
+            inherits(zombie.pid, zombie.ppid, zombie.sid)?;
             if !(1..=64).contains(&zombie.exit_signal) {
                 return Err(SnapshotError::OutOfRange {
                     pid: zombie.pid,
