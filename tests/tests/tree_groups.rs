@@ -15,10 +15,12 @@ use tests::{compile_c, crit_decode_dir, crust, poll_until, spawn_in_own_session,
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The root (a subreaper) forks A, which leads a new group, forks B into it and exits (the
-/// root reaps it: B's group has no leader any more); and C, which leads a group, forks D
-/// into it and exits with status 3 (the root leaves it a zombie). On SIGUSR1 the root reaps
-/// C and reports its status.
+/// The root (a subreaper) holds the read end of a pipe with 4 bytes in it whose write end
+/// is closed everywhere, which every child inherits. It forks A, which leads a new group,
+/// forks B into it and exits (the root reaps it: B's group has no leader any more); C, which
+/// leads a group, forks D into it and exits with status 3; and E, killed by SIGKILL (C and E
+/// stay zombies). On SIGUSR1 the root reaps C and E and reports their status and what the
+/// pipe holds.
 const GROUPS: &str = r#"
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +32,9 @@ static void ask(int sig) { (void)sig; asked = 1; }
 int main(void) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGUSR1, ask);
+    int fds[2];
+    if (pipe(fds) != 0 || write(fds[1], "data", 4) != 4) return 1;
+    close(fds[1]);
     pid_t a = fork();
     if (a == 0) {
         setpgid(0, 0);
@@ -44,6 +49,9 @@ int main(void) {
         prctl(PR_SET_NAME, "doomed");
         _exit(3);
     }
+    pid_t e = fork();
+    if (e == 0) for (;;) pause();
+    kill(e, SIGKILL);
     usleep(300000);
     printf("ready %d %d\n", a, c);
     fflush(stdout);
@@ -51,6 +59,12 @@ int main(void) {
     int status = 0;
     pid_t got = waitpid(c, &status, WNOHANG);
     printf("reaped %d exited %d status %d\n", got, WIFEXITED(status), WEXITSTATUS(status));
+    got = waitpid(e, &status, WNOHANG);
+    printf("reaped %d signaled %d signal %d\n", got - e, WIFSIGNALED(status), WTERMSIG(status));
+    char bytes[8] = {0};
+    ssize_t first = read(fds[0], bytes, sizeof bytes - 1);
+    ssize_t second = read(fds[0], bytes + 4, 1);
+    printf("pipe %zd %s then %zd\n", first, bytes, second);
     fflush(stdout);
     for (;;) pause();
 }
@@ -89,7 +103,7 @@ fn groups_without_a_live_leader_and_zombies_come_back() {
         .collect();
     pids.sort_unstable();
     let before: Vec<_> = pids.iter().map(|pid| (*pid, identity(*pid))).collect();
-    assert_eq!(before.len(), 3, "{before:?}");
+    assert_eq!(before.len(), 4, "{before:?}");
     assert!(
         before.iter().any(|(_, id)| id.1 == a),
         "a member of A's group: {before:?}"
@@ -125,10 +139,22 @@ fn groups_without_a_live_leader_and_zombies_come_back() {
     kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
     let report = poll_until(TIMEOUT, || {
         let text = fs::read_to_string(&output).ok()?;
-        Some(text.lines().find(|l| l.starts_with("reaped "))?.to_string())
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("reaped ") || l.starts_with("pipe "))
+            .map(str::to_owned)
+            .collect();
+        (lines.len() == 3).then_some(lines)
     })
     .expect("the root reports");
-    assert_eq!(report, format!("reaped {c} exited 1 status 3"));
+    assert_eq!(
+        report,
+        [
+            format!("reaped {c} exited 1 status 3"),
+            "reaped 0 signaled 1 signal 9".to_string(),
+            "pipe 4 data then 0".to_string(),
+        ]
+    );
     for pid in pids.iter().chain([&root]) {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
@@ -209,6 +235,85 @@ fn a_child_sharing_fs_information_still_shares_it() {
     })
     .expect("the child reports");
     assert_eq!(report, "child cwd /tmp umask 27");
+    for pid in [child, root] {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// A child made with clone(CLONE_FILES) waits for SIGUSR1 and says whether fd 77 is open;
+/// on SIGUSR1 the parent opens /dev/null as fd 77 (in the shared table) and wakes the child.
+const SHARED_FILES: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+static char stack[65536];
+static void nop(int sig) { (void)sig; }
+static int child(void *arg) {
+    (void)arg;
+    for (;;) {
+        pause();
+        printf("child fd 77 %s\n", fcntl(77, F_GETFD) == -1 ? "closed" : "open");
+        fflush(stdout);
+    }
+}
+int main(void) {
+    signal(SIGUSR1, nop);
+    pid_t c = clone(child, stack + sizeof stack, CLONE_FILES | SIGCHLD, 0);
+    printf("ready %d\n", c);
+    fflush(stdout);
+    for (;;) {
+        pause();
+        dup2(open("/dev/null", O_RDONLY), 77);
+        kill(c, SIGUSR1);
+    }
+}
+"#;
+
+#[test]
+fn a_child_sharing_the_fd_table_still_shares_it() {
+    let temp = TempDir::new("tree-files").expect("temp dir");
+    let program = compile_c(SHARED_FILES, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let output = temp.path().join("out.txt");
+    let mut workload = spawn_in_own_session(&mut Command::new(program), &output).expect("start");
+    let root = workload.pid().as_raw();
+    let child: i32 = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("ready ")?.parse().ok())
+    })
+    .expect("ready");
+
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let files_id = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0]["files_id"].clone();
+    assert_eq!(
+        files_id(root),
+        files_id(child),
+        "CRIU's way of saying CLONE_FILES"
+    );
+
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
+    let report = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        Some(text.lines().find(|l| l.starts_with("child "))?.to_string())
+    })
+    .expect("the child reports");
+    assert_eq!(report, "child fd 77 open");
     for pid in [child, root] {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }

@@ -55,6 +55,10 @@ pub(crate) fn write_files(
 
     let kinds: HashMap<u32, i32> = entries.iter().map(|e| (e.id, e.r#type)).collect();
     for (index, process) in processes.iter().enumerate() {
+        // A table shared with the parent (CLONE_FILES) is the parent's image.
+        if process.shares_files_with_parent {
+            continue;
+        }
         let fds = process
             .fds
             .iter()

@@ -205,10 +205,12 @@ fn read_process(
     let ids = tree::read_ids(dir, task.pid)?;
     let files_id = ids.files_id;
     // CRIU's way of saying CLONE_FS: the parent's fs id.
-    let parent_fs_id = match context.pids.contains(&task.ppid) && task.ppid != task.pid {
-        true => Some(tree::read_ids(dir, task.ppid)?.fs_id),
+    let parent_ids = match context.pids.contains(&task.ppid) && task.ppid != task.pid {
+        true => Some(tree::read_ids(dir, task.ppid)?),
         false => None,
     };
+    let parent_fs_id = parent_ids.as_ref().map(|ids| ids.fs_id);
+    let parent_files_id = parent_ids.as_ref().map(|ids| ids.files_id);
     let (threads, state, no_new_privs) = task::read_cores(dir, task, layout)?;
     let (mut memory, dumpable) = memory::read_mm(dir, task.pid)?;
     let (pages, pages_path) = memory::read_pages(dir, task.pid)?;
@@ -266,6 +268,7 @@ fn read_process(
         exit_signal: state.exit_signal,
         stopped: state.stopped,
         shares_fs_with_parent: parent_fs_id == Some(ids.fs_id),
+        shares_files_with_parent: parent_files_id == Some(files_id),
         ttys,
     };
     Ok((process, pages_path))

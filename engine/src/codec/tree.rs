@@ -54,10 +54,14 @@ pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), Code
             sid: fit(pid, "session", process.sid)?,
             threads,
         };
+        // CRIU's way of saying CLONE_FS and CLONE_FILES: the parent's ids.
         let mut ids = kobj_ids(index);
+        let parent = tree.processes.iter().position(|p| p.pid == process.ppid);
         if process.shares_fs_with_parent {
-            let parent = tree.processes.iter().position(|p| p.pid == process.ppid);
             ids.fs_id = parent.map_or(ids.fs_id, object_id);
+        }
+        if process.shares_files_with_parent {
+            ids.files_id = parent.map_or(ids.files_id, |parent| files_id(tree, parent));
         }
         dir.write_one(ImageName::with_id(ImageKind::Ids, entry.pid), &ids)?;
         pstree.push(entry);
@@ -83,6 +87,21 @@ pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), Code
     dir.write_one(ImageName::fixed(ImageKind::Inventory), &inventory)?;
     dir.write_entries(ImageName::fixed(ImageKind::Pstree), &pstree)?;
     Ok(())
+}
+
+/// The id of the fd table of the `index`th process: its parent's, up the chain, when it
+/// shares it.
+pub(crate) fn files_id(tree: &TreeSnapshot, index: usize) -> u32 {
+    let mut at = index;
+    for _ in 0..tree.processes.len() {
+        let process = &tree.processes[at];
+        let parent = tree.processes.iter().position(|p| p.pid == process.ppid);
+        match parent {
+            Some(parent) if process.shares_files_with_parent => at = parent,
+            _ => break,
+        }
+    }
+    object_id(at)
 }
 
 fn kobj_ids(index: usize) -> TaskKobjIdsEntry {

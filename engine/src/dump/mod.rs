@@ -118,8 +118,26 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let mut processes = Vec::with_capacity(frozen.processes.len());
     let mut pages_bytes = 0;
     for (index, member) in frozen.processes.into_iter().enumerate() {
+        // A table shared with the parent (CLONE_FILES) holds the parent's parasite's fds by
+        // now: it is the parent's table as it was read before those.
+        let pid = member.victim.pid();
+        let table_of_parent = member
+            .parent
+            .filter(|parent| process::shares_files(*parent, pid))
+            .and_then(|parent| {
+                processes
+                    .iter()
+                    .find(|p: &&ProcessSnapshot| p.pid == parent.as_raw())
+            })
+            .map(|parent| parent.fds.clone());
         let mut infection = member.victim.infect()?;
-        let mut process = collect(&mut infection, member.parent, &allowed, &mut shared)?;
+        let mut process = collect(
+            &mut infection,
+            member.parent,
+            table_of_parent,
+            &allowed,
+            &mut shared,
+        )?;
         let mut parasite = infection.start_parasite()?;
         let pid = infection_pid(&parasite);
         queues.push(tty::drain_queues(
@@ -228,6 +246,7 @@ fn refuse_what_cannot_be_dumped(pid: Pid, allowed: &Allowances) -> Result<(), Du
 fn collect(
     infection: &mut Infection,
     parent: Option<Pid>,
+    table_of_parent: Option<Vec<crate::snapshot::FdSnapshot>>,
     allowed: &Allowances,
     shared: &mut TreeShared,
 ) -> Result<ProcessSnapshot, DumpError> {
@@ -240,7 +259,11 @@ fn collect(
     let areas = memory::collect_areas(pid, table, infection.area_range())?;
     let runs = memory::page_runs(pid, &areas, &mut shared.shmem)?;
     let exe_file_id = invisible::exe_file(table, pid)?;
-    let fds = files::collect_fds(pid, table)?;
+    let shares_files_with_parent = table_of_parent.is_some();
+    let fds = match table_of_parent {
+        Some(fds) => fds,
+        None => files::collect_fds(pid, table)?,
+    };
     let cwd = invisible::working_directory(table, pid)?;
     // The tree's ghosts and memfds are shared out once every process is read.
     let invisible = crate::snapshot::InvisibleFiles {
@@ -303,6 +326,7 @@ fn collect(
         exit_signal: libc::SIGCHLD,
         stopped: infection.threads()[0].tracee.group_stop().is_some(),
         shares_fs_with_parent: parent.is_some_and(|parent| process::shares_fs(parent, pid)),
+        shares_files_with_parent,
         ttys,
     };
     Ok(process)

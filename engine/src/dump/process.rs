@@ -131,8 +131,18 @@ pub fn pending_signals(tid: Pid, shared: bool) -> Result<Vec<PendingSignal>, Dum
 /// KCMP_FS says they point to one kernel object.
 pub fn shares_fs(parent: Pid, child: Pid) -> bool {
     const KCMP_FS: libc::c_int = 3;
+    same_object(parent, child, KCMP_FS)
+}
+
+/// Whether `child` shares its fd table with `parent` (KCMP_FILES).
+pub fn shares_files(parent: Pid, child: Pid) -> bool {
+    const KCMP_FILES: libc::c_int = 2;
+    same_object(parent, child, KCMP_FILES)
+}
+
+fn same_object(parent: Pid, child: Pid, kind: libc::c_int) -> bool {
     let (parent, child) = (parent.as_raw(), child.as_raw());
     // SAFETY: kcmp takes plain integers and reads no memory of ours.
-    let rc = unsafe { libc::syscall(libc::SYS_kcmp, parent, child, KCMP_FS, 0, 0) };
+    let rc = unsafe { libc::syscall(libc::SYS_kcmp, parent, child, kind, 0, 0) };
     rc == 0
 }

@@ -167,16 +167,16 @@ fn orphan_group(pgid: Pid, tree: &Tree) -> bool {
     !outside_member
 }
 
-/// Refuse a process that shares its fd table or memory with its parent (clone(2) with
-/// CLONE_FILES, or CLONE_VM but not CLONE_THREAD: vfork).
+/// Refuse a process that shares its memory with its parent (clone(2) with CLONE_VM but not
+/// CLONE_THREAD: vfork).
 pub(super) fn check_sharing(pid: Pid, tree: &Tree, found: &mut Findings) {
     const KCMP_VM: i32 = 1;
-    const KCMP_FILES: i32 = 2;
     let Some(parent) = tree.parent(pid) else {
         return;
     };
-    // Shared fs information (CLONE_FS) is restored: the child is forked sharing it again.
-    let shared = [(KCMP_VM, "memory"), (KCMP_FILES, "fd table")];
+    // A shared fd table (CLONE_FILES) or fs information (CLONE_FS) is restored: the child is
+    // forked sharing it again. Shared memory without being a thread (vfork) is not.
+    let shared = [(KCMP_VM, "memory")];
     for (kind, what) in shared {
         // SAFETY: kcmp takes plain integers and reads no memory of ours.
         let rc =

@@ -188,10 +188,15 @@ impl<'a> TreeBuilder<'a> {
         }
 
         for child in tree.processes.iter().filter(|p| p.ppid == process.pid) {
-            let flags = match child.shares_fs_with_parent {
+            let fs = match child.shares_fs_with_parent {
                 true => libc::CLONE_FS as u64,
                 false => 0,
             };
+            let files = match child.shares_files_with_parent {
+                true => libc::CLONE_FILES as u64,
+                false => 0,
+            };
+            let flags = fs | files;
             let forked = fork_child(&mut leader, &scratch, child.pid, child.exit_signal, flags)?;
             self.made.push(forked.tid());
             self.build(child, forked, Some(process))?;
@@ -209,11 +214,14 @@ impl<'a> TreeBuilder<'a> {
             });
         }
 
-        super::files::install_fds(&mut leader, &scratch, process, self.files)?;
-        // Nothing of the process may be closed from here on: closing any fd of a file
-        // drops the process's POSIX locks on it.
-        super::locks::take_locks(&mut leader, &scratch, process)?;
-        super::tty::set_controlling_terminal(&mut leader, process)?;
+        // A table shared with the parent (CLONE_FILES) gets its fds when the parent does.
+        if !process.shares_files_with_parent {
+            super::files::install_fds(&mut leader, &scratch, process, self.files)?;
+            // Nothing of the process may be closed from here on: closing any fd of a file
+            // drops the process's POSIX locks on it.
+            super::locks::take_locks(&mut leader, &scratch, process)?;
+            super::tty::set_controlling_terminal(&mut leader, process)?;
+        }
         let threads = super::finish_process(leader, &scratch, process)?;
         self.built.push(Built { process, threads });
         Ok(())

@@ -147,6 +147,9 @@ pub struct ProcessSnapshot {
     /// It shares its working directory, root and umask with its parent (clone(2) with
     /// CLONE_FS): a chdir of one is a chdir of the other.
     pub shares_fs_with_parent: bool,
+    /// It shares its fd table with its parent (clone(2) with CLONE_FILES): its fds are its
+    /// parent's.
+    pub shares_files_with_parent: bool,
     /// Pseudo-terminal ends the process's files refer to.
     pub ttys: Vec<super::TtyInfo>,
 }

@@ -152,6 +152,7 @@ pub fn process() -> ProcessSnapshot {
         exit_signal: libc::SIGCHLD,
         stopped: false,
         shares_fs_with_parent: false,
+        shares_files_with_parent: false,
         ttys: Vec::new(),
     }
 }
