@@ -199,45 +199,8 @@ int main(void) {
 
 #[test]
 fn a_child_sharing_fs_information_still_shares_it() {
-    let temp = TempDir::new("tree-fs").expect("temp dir");
-    let program = compile_c(SHARED_FS, tests::Abi::X86_64, &["-O2"]).expect("compile");
-    let output = temp.path().join("out.txt");
-    let mut workload = spawn_in_own_session(&mut Command::new(program), &output).expect("start");
-    let root = workload.pid().as_raw();
-    let child: i32 = poll_until(TIMEOUT, || {
-        let text = fs::read_to_string(&output).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("ready ")?.parse().ok())
-    })
-    .expect("ready");
-
-    let images = temp.path().join("images");
-    let images_arg = images.to_string_lossy();
-    let dumped = crust(
-        &["dump", "-t", &root.to_string(), "-D", &images_arg],
-        TIMEOUT,
-    )
-    .expect("run crust dump");
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    workload
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the tree");
-    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
-    let fs_id = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0]["fs_id"].clone();
-    assert_eq!(fs_id(root), fs_id(child), "CRIU's way of saying CLONE_FS");
-
-    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
-    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
-    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
-    let report = poll_until(TIMEOUT, || {
-        let text = fs::read_to_string(&output).ok()?;
-        Some(text.lines().find(|l| l.starts_with("child "))?.to_string())
-    })
-    .expect("the child reports");
+    let report = shared_with_parent("tree-fs", SHARED_FS, "fs_id");
     assert_eq!(report, "child cwd /tmp umask 27");
-    for pid in [child, root] {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
 }
 
 /// A child made with clone(CLONE_FILES) waits for SIGUSR1 and says whether fd 77 is open;
@@ -274,8 +237,17 @@ int main(void) {
 
 #[test]
 fn a_child_sharing_the_fd_table_still_shares_it() {
-    let temp = TempDir::new("tree-files").expect("temp dir");
-    let program = compile_c(SHARED_FILES, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let report = shared_with_parent("tree-files", SHARED_FILES, "files_id");
+    assert_eq!(report, "child fd 77 open");
+}
+
+/// Runs a program whose child shares something with it (`source`: it prints `ready CHILD`,
+/// and on SIGUSR1 changes the shared thing and has the child report a line starting with
+/// `child `); dumps it, checks both have the same `id` in their ids image (CRIU's way of
+/// saying they share), restores it, asks and returns the child's report.
+fn shared_with_parent(tag: &str, source: &str, id: &str) -> String {
+    let temp = TempDir::new(tag).expect("temp dir");
+    let program = compile_c(source, tests::Abi::X86_64, &["-O2"]).expect("compile");
     let output = temp.path().join("out.txt");
     let mut workload = spawn_in_own_session(&mut Command::new(program), &output).expect("start");
     let root = workload.pid().as_raw();
@@ -298,11 +270,11 @@ fn a_child_sharing_the_fd_table_still_shares_it() {
         .collect_dumped(TIMEOUT)
         .expect("the dump kills the tree");
     let decoded = crit_decode_dir(&images).expect("crit decodes every image");
-    let files_id = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0]["files_id"].clone();
+    let id_of = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0][id].clone();
     assert_eq!(
-        files_id(root),
-        files_id(child),
-        "CRIU's way of saying CLONE_FILES"
+        id_of(root),
+        id_of(child),
+        "{id} of the parent and the child"
     );
 
     let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
@@ -313,8 +285,8 @@ fn a_child_sharing_the_fd_table_still_shares_it() {
         Some(text.lines().find(|l| l.starts_with("child "))?.to_string())
     })
     .expect("the child reports");
-    assert_eq!(report, "child fd 77 open");
     for pid in [child, root] {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    report
 }
