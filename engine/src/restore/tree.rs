@@ -366,6 +366,13 @@ impl Drop for TreeBuilder<'_> {
         if let Some(root) = &self.root {
             let _ = kill(root.pid(), Signal::SIGKILL);
         }
+        // Killed: nothing is left to detach from.
+        let threads = self.built.drain(..).flat_map(|built| built.threads);
+        let others = self.unborn.drain(..).map(|unborn| unborn.thread);
+        let helpers = self.helpers.drain(..).map(|helper| helper.thread);
+        for thread in threads.chain(others).chain(helpers) {
+            thread.tracee.forget();
+        }
     }
 }
 
