@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let progress = Progress::new(cli.verbose);
+    let progress = Progress::new(cli.verbose, cli.log_file.is_some());
     // While crust works on a process, SIGINT, SIGTERM, SIGHUP and SIGQUIT
     // only raise a flag: the engine stops at its next step and puts back
     // what it touched (a dumped process cured, a half-restored one killed),

@@ -244,3 +244,22 @@ fn show_of_a_directory_without_images_fails_naming_it() {
         assert!(finished.stdout.is_empty(), "{}", finished.stdout);
     }
 }
+
+#[test]
+fn with_a_log_file_progress_goes_there_not_to_stderr() {
+    let dir = TempDir::new("cli-log-progress").expect("temp dir");
+    let log = dir.path().join("crust.log");
+    let log_arg = log.to_string_lossy().into_owned();
+    let missing = dir.path().join("no-such-images");
+    let missing_arg = missing.to_string_lossy().into_owned();
+    let finished = run(&["-v", "-o", &log_arg, "restore", "-D", &missing_arg]);
+    assert_eq!(finished.code(), Some(1));
+    let lines = finished.stderr_lines();
+    assert_eq!(lines.len(), 1, "only the failure: {}", finished.stderr);
+    assert!(lines[0].starts_with("crust: restore from "), "{}", lines[0]);
+    let records = std::fs::read_to_string(&log).expect("log file written");
+    assert!(
+        records.contains(&format!("restoring from {missing_arg}")),
+        "{records}"
+    );
+}
