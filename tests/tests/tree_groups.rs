@@ -290,3 +290,144 @@ fn shared_with_parent(tag: &str, source: &str, id: &str) -> String {
     }
     report
 }
+
+/// The root makes a FIFO in its directory and forks a writer; the writer opens it for
+/// writing, the root for reading; the writer writes `hello` and waits. On SIGUSR1 the root
+/// reads what waits in the FIFO and asks the writer for `world`, then reads that too.
+const FIFO_PAIR: &str = r#"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static volatile sig_atomic_t asked;
+static void ask(int sig) { (void)sig; asked = 1; }
+int main(void) {
+    signal(SIGUSR1, ask);
+    if (mkfifo("fifo", 0600) != 0) return 1;
+    pid_t writer = fork();
+    if (writer == 0) {
+        int w = open("fifo", O_WRONLY);
+        if (write(w, "hello", 5) != 5) return 1;
+        while (!asked) pause();
+        if (write(w, "world", 5) != 5) return 1;
+        for (;;) pause();
+    }
+    int r = open("fifo", O_RDONLY);
+    usleep(200000);
+    printf("ready %d\n", writer);
+    fflush(stdout);
+    while (!asked) pause();
+    char got[16] = {0};
+    ssize_t n = read(r, got, 5);
+    kill(writer, SIGUSR1);
+    ssize_t m = read(r, got + 5, 5);
+    printf("child %zd %zd %s\n", n, m, got);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn a_fifo_between_two_processes_keeps_its_bytes() {
+    let temp = TempDir::new("tree-fifo").expect("temp dir");
+    let program = compile_c(FIFO_PAIR, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let output = temp.path().join("out.txt");
+    let mut command = Command::new(program);
+    command.current_dir(temp.path());
+    let mut workload = spawn_in_own_session(&mut command, &output).expect("start");
+    let root = workload.pid().as_raw();
+    let writer: i32 = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("ready ")?.parse().ok())
+    })
+    .expect("ready");
+
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let data = &decoded["fifo-data.img"]["entries"][0]["bytes"];
+    assert_eq!(data.as_u64(), Some(5), "{}", decoded["fifo-data.img"]);
+
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
+    let report = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&output).ok()?;
+        Some(text.lines().find(|l| l.starts_with("child "))?.to_string())
+    })
+    .expect("the root reports");
+    assert_eq!(report, "child 5 5 helloworld");
+    for pid in [writer, root] {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Opens the FIFO `fifo` (made by the test) for reading and writing, then waits.
+const FIFO_HOLDER: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    if (open("fifo", O_RDWR) < 0) return 1;
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn a_fifo_also_open_outside_the_tree_is_refused_naming_the_holder() {
+    let temp = TempDir::new("tree-fifo-out").expect("temp dir");
+    nix::unistd::mkfifo(
+        &temp.path().join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let program = compile_c(FIFO_HOLDER, tests::Abi::X86_64, &["-O2"]).expect("compile");
+    let start = |name: &str| {
+        let output = temp.path().join(name);
+        let mut command = Command::new(&program);
+        command.current_dir(temp.path());
+        let workload = spawn_in_own_session(&mut command, &output).expect("start");
+        poll_until(TIMEOUT, || {
+            fs::read_to_string(&output)
+                .ok()?
+                .contains("ready")
+                .then_some(())
+        })
+        .expect("ready");
+        workload
+    };
+    let inside = start("inside.txt");
+    let outside = start("outside.txt");
+    let pid = inside.pid().as_raw();
+    let checked = crust(&["check", "-t", &pid.to_string()], TIMEOUT).expect("run crust check");
+    assert_eq!(checked.code(), Some(1), "{checked:?}");
+    let fifo = temp.path().join("fifo");
+    let expected = format!(
+        "pid {pid}: fd 3 is a FIFO ({}), also open in pid {}, outside the tree: a FIFO is \
+         dumped only when every process that has it open is in the tree",
+        fifo.display(),
+        outside.pid()
+    );
+    assert_eq!(
+        checked.stdout.lines().next(),
+        Some(expected.as_str()),
+        "{checked:?}"
+    );
+    for workload in [&inside, &outside] {
+        let _ = kill(workload.pid(), Signal::SIGKILL);
+    }
+}

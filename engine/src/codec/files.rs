@@ -8,10 +8,12 @@ use std::path::Path;
 use super::error::{fit, narrow, CodecError};
 use crate::images::fdinfo::{FdTypes, FdinfoEntry, FileEntry};
 use crate::images::fown::FownEntry;
-use crate::images::pipe::PipeEntry;
+use crate::images::pipe::{FifoEntry, PipeEntry};
 use crate::images::regfile::RegFileEntry;
 use crate::images::{ImageDir, ImageKind, ImageName};
-use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile};
+use crate::snapshot::{
+    FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile,
+};
 
 /// `fdinfo_entry.flags`: the fd's FD_CLOEXEC bit.
 const FD_CLOEXEC: u32 = 1;
@@ -47,6 +49,18 @@ pub(crate) fn write_files(
     let mut written = HashSet::new();
     for file in processes.iter().flat_map(|p| &p.files) {
         if written.insert(file.id()) {
+            // A FIFO is its FIFO entry and the regular-file entry naming its path.
+            if let FileSnapshot::Fifo { fifo, .. } = file {
+                let named = RegularFile {
+                    path: fifo.path.clone(),
+                    flags: fifo.flags,
+                    pos: 0,
+                    size: 0,
+                    mode: libc::S_IFIFO,
+                };
+                let id = fifo.regf_id;
+                entries.push(file_entry(&FileSnapshot::Regular { id, file: named }));
+            }
             entries.push(file_entry(file));
         }
     }
@@ -71,6 +85,16 @@ pub(crate) fn write_files(
 
 fn file_entry(file: &FileSnapshot) -> FileEntry {
     match file {
+        FileSnapshot::Fifo { id, fifo } => FileEntry {
+            r#type: FdTypes::Fifo as i32,
+            id: *id,
+            fifo: Some(FifoEntry {
+                id: *id,
+                pipe_id: fifo.pipe_id,
+                regf_id: Some(fifo.regf_id),
+            }),
+            ..Default::default()
+        },
         FileSnapshot::Regular { id, file } => FileEntry {
             r#type: FdTypes::Reg as i32,
             id: *id,
@@ -153,6 +177,31 @@ impl ReadFiles {
     }
 }
 
+/// Gives each FIFO the path and flags of the regular-file entry its `regf_id` names.
+fn name_fifos(path: &Path, files: &mut [FileSnapshot]) -> Result<(), CodecError> {
+    let named: HashMap<u32, (String, u32)> = files
+        .iter()
+        .filter_map(|f| match f {
+            FileSnapshot::Regular { id, file } => Some((*id, (file.path.clone(), file.flags))),
+            _ => None,
+        })
+        .collect();
+    for file in files.iter_mut() {
+        let FileSnapshot::Fifo { fifo, .. } = file else {
+            continue;
+        };
+        let (name, flags) = named.get(&fifo.regf_id).ok_or(CodecError::UnknownFileId {
+            path: path.into(),
+            referrer: "a FIFO",
+            id: fifo.regf_id,
+            expected: "a regular-file entry naming the FIFO",
+        })?;
+        fifo.path = name.clone();
+        fifo.flags = *flags;
+    }
+    Ok(())
+}
+
 /// Reads `files.img`.
 pub(crate) fn read_files(dir: &ImageDir) -> Result<ReadFiles, CodecError> {
     let name = ImageName::fixed(ImageKind::Files);
@@ -171,6 +220,7 @@ pub(crate) fn read_files(dir: &ImageDir) -> Result<ReadFiles, CodecError> {
         }
         files.push(read_file(&path, entry)?);
     }
+    name_fifos(&path, &mut files)?;
     Ok(ReadFiles { files })
 }
 
@@ -211,6 +261,20 @@ fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> 
             };
             Ok(FileSnapshot::Pipe { id, pipe })
         }
+        Ok(FdTypes::Fifo) => {
+            let fifo = entry.fifo.as_ref().ok_or(bad("has no fifo member"))?;
+            if fifo.id != id {
+                return Err(bad("has a fifo member of another id"));
+            }
+            let regf_id = fifo.regf_id.ok_or(bad("names no regular-file entry"))?;
+            let fifo = FifoSnapshot {
+                path: String::new(),
+                flags: 0,
+                pipe_id: fifo.pipe_id,
+                regf_id,
+            };
+            Ok(FileSnapshot::Fifo { id, fifo })
+        }
         Ok(FdTypes::Tty) => super::tty::read_tty_file(path, &entry),
         Ok(FdTypes::Memfd) => super::invisible::read_memfd_file(path, &entry),
         _ => Err(bad("is a kind of file crust does not restore")),
@@ -243,6 +307,7 @@ pub(crate) fn read_fds(
             FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
             FileSnapshot::Tty { id, .. } => (*id, FdTypes::Tty as i32),
             FileSnapshot::Memfd { id, .. } => (*id, FdTypes::Memfd as i32),
+            FileSnapshot::Fifo { id, .. } => (*id, FdTypes::Fifo as i32),
         })
         .collect();
     let mut seen = HashSet::new();

@@ -32,16 +32,43 @@ pub(crate) fn write_fs(
     Ok(())
 }
 
-/// Writes `pipes-data.img`: an entry per pipe of the tree, its bytes after it.
+/// Writes `pipes-data.img` (and `fifo-data.img` when the tree holds FIFOs): an entry per
+/// pipe of the tree, its bytes after it.
 pub(crate) fn write_pipe_data(
     dir: &ImageDir,
     processes: &[ProcessSnapshot],
 ) -> Result<(), CodecError> {
-    let mut writer = dir.writer(ImageName::fixed(ImageKind::PipesData))?;
+    let fifos: HashSet<u32> = processes
+        .iter()
+        .flat_map(|p| &p.files)
+        .filter_map(|f| match f {
+            crate::snapshot::FileSnapshot::Fifo { fifo, .. } => Some(fifo.pipe_id),
+            _ => None,
+        })
+        .collect();
+    write_queued(dir, ImageKind::PipesData, processes, &|id| {
+        !fifos.contains(&id)
+    })?;
+    if !fifos.is_empty() {
+        write_queued(dir, ImageKind::FifoData, processes, &|id| {
+            fifos.contains(&id)
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes the queued bytes of the pipes `wanted` says yes to into image `kind`.
+fn write_queued(
+    dir: &ImageDir,
+    kind: ImageKind,
+    processes: &[ProcessSnapshot],
+    wanted: &dyn Fn(u32) -> bool,
+) -> Result<(), CodecError> {
+    let mut writer = dir.writer(ImageName::fixed(kind))?;
     let mut written = HashSet::new();
     for process in processes {
         for (pipe_id, data) in &process.pipe_data {
-            if !written.insert(*pipe_id) {
+            if !wanted(*pipe_id) || !written.insert(*pipe_id) {
                 continue;
             }
             let entry = PipeDataEntry {
@@ -90,7 +117,23 @@ pub(crate) fn read_pipe_data(
     dir: &ImageDir,
     has_pipes: bool,
 ) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
-    let name = ImageName::fixed(ImageKind::PipesData);
+    read_queued(dir, ImageKind::PipesData, has_pipes)
+}
+
+/// Reads `fifo-data.img`, needed when `has_fifos`.
+pub(crate) fn read_fifo_data(
+    dir: &ImageDir,
+    has_fifos: bool,
+) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
+    read_queued(dir, ImageKind::FifoData, has_fifos)
+}
+
+fn read_queued(
+    dir: &ImageDir,
+    kind: ImageKind,
+    has_pipes: bool,
+) -> Result<Vec<(u32, Vec<u8>)>, CodecError> {
+    let name = ImageName::fixed(kind);
     let path = dir.file_path(name);
     let mut reader = match dir.reader(name) {
         Ok(reader) => reader,

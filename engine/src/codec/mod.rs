@@ -145,6 +145,23 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
         .iter()
         .any(|f| matches!(f, FileSnapshot::Pipe { .. }));
     let mut pipe_data = fs::read_pipe_data(&dir, has_pipes)?;
+    let has_fifos = read_files
+        .files
+        .iter()
+        .any(|f| matches!(f, FileSnapshot::Fifo { .. }));
+    let fifo_data = fs::read_fifo_data(&dir, has_fifos)?;
+    if pipe_data.len() + fifo_data.len() > 1 << 16 {
+        let path = dir.file_path(crate::images::ImageName::fixed(
+            crate::images::ImageKind::FifoData,
+        ));
+        return Err(CodecError::BadLength {
+            path,
+            what: "pipe and FIFO data entries",
+            found: pipe_data.len() + fifo_data.len(),
+            expected: 1 << 16,
+        });
+    }
+    pipe_data.extend(fifo_data);
     let locks = locks::read_file_locks(&dir)?;
     let pids: Vec<i32> = tasks.iter().map(|task| task.pid).collect();
     let has_ttys = read_files
@@ -229,6 +246,7 @@ fn read_process(
         .iter()
         .filter_map(|f| match f {
             FileSnapshot::Pipe { pipe, .. } => Some(pipe.pipe_id),
+            FileSnapshot::Fifo { fifo, .. } => Some(fifo.pipe_id),
             _ => None,
         })
         .collect();

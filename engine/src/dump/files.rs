@@ -12,7 +12,7 @@ use nix::unistd::{pipe2, read, Pid};
 use crate::proc::fd::{fd_kind, fd_stat, fds, FdKind};
 use crate::proc::fdinfo::fdinfo;
 use crate::refusal::Allowances;
-use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+use crate::snapshot::{FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 
 use super::DumpError;
 
@@ -169,6 +169,32 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
                 let tty = super::tty::pty_file(pid, link.fd, dev, &info, flags)?;
                 table.push(|id| FileSnapshot::Tty { id, tty })
             }
+            FdKind::Fifo { path } => {
+                let st = fd_stat(pid, link.fd)?;
+                let path = path_text(&path)?;
+                let pipe_id = u32::try_from(st.st_ino).map_err(|_| DumpError::Unsupported {
+                    pid: pid.as_raw(),
+                    what: format!(
+                        "fd {}: FIFO inode {} does not fit 32 bits",
+                        link.fd, st.st_ino
+                    ),
+                })?;
+                let named = RegularFile {
+                    path: path.clone(),
+                    flags,
+                    pos: 0,
+                    size: 0,
+                    mode: st.st_mode,
+                };
+                let regf_id = table.push(|id| FileSnapshot::Regular { id, file: named });
+                let fifo = FifoSnapshot {
+                    path,
+                    flags,
+                    pipe_id,
+                    regf_id,
+                };
+                table.push(|id| FileSnapshot::Fifo { id, fifo })
+            }
             FdKind::Pipe { inode } => {
                 let pipe_id = u32::try_from(inode).map_err(|_| DumpError::Unsupported {
                     pid: pid.as_raw(),
@@ -228,10 +254,13 @@ pub fn collect_pipe_data(
     let mut data = Vec::new();
     let done = &mut table.pipes_read;
     for file in &table.files {
-        let FileSnapshot::Pipe { id, pipe } = file else {
-            continue;
+        let (id, pipe_id, flags) = match file {
+            FileSnapshot::Pipe { id, pipe } => (id, pipe.pipe_id, pipe.flags),
+            FileSnapshot::Fifo { id, fifo } => (id, fifo.pipe_id, fifo.flags),
+            _ => continue,
         };
-        let is_read_end = pipe.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32;
+        let pipe = PipeSnapshot { pipe_id, flags };
+        let is_read_end = pipe.flags & libc::O_ACCMODE as u32 != libc::O_WRONLY as u32;
         if !is_read_end || done.contains(&pipe.pipe_id) {
             continue;
         }

@@ -89,6 +89,31 @@ fn scan(
     holders
 }
 
+/// Every process with an fd on the FIFO at `path` (device `dev`, inode `ino`).
+pub fn fifo_holders(path: &std::path::Path, dev: u64, ino: u64) -> Vec<Pid> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| target == path)
+                && std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+        });
+        if holds {
+            pids.push(Pid::from_raw(pid));
+        }
+    }
+    pids
+}
+
 /// The inode of a `pipe:[N]` link.
 pub fn pipe_inode(link: &str) -> Option<u64> {
     link.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()

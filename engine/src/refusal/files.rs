@@ -168,10 +168,8 @@ pub(super) fn judge_kind(kind: &FdKind, info: &FdInfo, link: &str) -> Option<(St
         FdKind::AnonInode(anon) => {
             unsupported(format!("{} ({link})", anon.name()), anon_plural(anon))
         }
-        FdKind::Fifo { path } => unsupported(
-            format!("a FIFO ({})", path.display()),
-            "named pipes (FIFOs)",
-        ),
+        // Judged with the pipes: who else holds it.
+        FdKind::Fifo { .. } => None,
         FdKind::Memfd { .. } => None,
         FdKind::Deleted { .. } => Some((link.to_string(), Reason::Deleted)),
         FdKind::Namespace { .. } => {

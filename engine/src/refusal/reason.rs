@@ -118,6 +118,8 @@ pub enum Reason {
     ForeignGroup { pgid: Pid },
     /// The process is in a session it does not lead and its parent is not in.
     SessionNotInherited { sid: Pid, parent: Pid },
+    /// A FIFO a process outside the tree has open too.
+    FifoPeer { peer: Pid },
     /// The process shares something with its parent as threads do.
     SharedWithParent { what: &'static str, parent: Pid },
     /// The process has a controlling terminal that is not a pty it holds both ends of (device
@@ -162,6 +164,7 @@ impl Reason {
             Self::SharedWithParent { what, parent } => {
                 format!(" shares its {what} with its parent {parent}")
             }
+            Self::FifoPeer { peer } => format!(", also open in pid {peer}, outside the tree"),
             Self::InnerTerminalOfOtherSession { index } => {
                 format!(" has /dev/pts/{index} as its controlling terminal")
             }
@@ -247,6 +250,9 @@ impl Reason {
             }
             Self::SharedWithParent { .. } => {
                 "processes sharing state without being threads are not supported yet".into()
+            }
+            Self::FifoPeer { .. } => {
+                "a FIFO is dumped only when every process that has it open is in the tree".into()
             }
             Self::ControllingTerminal { tty } if is_pty(*tty) => {
                 "its master is outside the process; dump it as a shell job with --shell-job \

@@ -11,7 +11,8 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{lseek, pipe2, write, Whence};
 
 use crate::snapshot::{
-    FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile, TreeSnapshot, VmaBacking,
+    FifoSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile, TreeSnapshot,
+    VmaBacking,
 };
 
 use super::inherit::Inherited;
@@ -63,6 +64,7 @@ impl HostFiles {
         let mut by_id = HashMap::new();
         let mut keep = Vec::new();
         let mut pipes: HashMap<u32, (OwnedFd, OwnedFd)> = HashMap::new();
+        let mut fifos: HashMap<u32, OwnedFd> = HashMap::new();
         let mut pages_fds = HashMap::new();
         let mut dirs = HashMap::new();
         // The tree's ghosts and memfds, made again (under a temporary name until opened).
@@ -79,6 +81,9 @@ impl HostFiles {
                         None => open_regular(pid, file, mapped.contains(id))?,
                     },
                     FileSnapshot::Memfd { memfd, .. } => recreated.open_memfd(memfd)?,
+                    FileSnapshot::Fifo { fifo, .. } => {
+                        open_fifo(pid, fifo, &pipe_data, &mut fifos)?
+                    }
                     FileSnapshot::Pipe { pipe, id } => {
                         let end = match inherited.fd_for(*id) {
                             Some(fd) => take_inherited(pid, fd)?,
@@ -109,6 +114,7 @@ impl HostFiles {
         }
         recreated.unlink()?;
         keep.extend(pipes.into_values().flat_map(|(r, w)| [r, w]));
+        keep.extend(fifos.into_values());
         Ok(HostFiles {
             by_id,
             pages: pages_fds,
@@ -223,6 +229,54 @@ fn new_pipe_end(
         path: "pipe".into(),
         source: e,
     })
+}
+
+/// A description of FIFO `fifo` with its flags. The first time a FIFO is asked for, crust
+/// opens it for reading and writing without blocking (so that no open waits for a peer),
+/// puts the bytes it held back into it, and keeps that description until the tree runs;
+/// each description of the process is opened through it.
+fn open_fifo(
+    pid: i32,
+    fifo: &FifoSnapshot,
+    pipe_data: &[&(u32, Vec<u8>)],
+    fifos: &mut HashMap<u32, OwnedFd>,
+) -> Result<OwnedFd, RestoreError> {
+    let failed = |source: std::io::Error| RestoreError::OpenFile {
+        pid,
+        path: fifo.path.clone(),
+        source,
+    };
+    if let std::collections::hash_map::Entry::Vacant(slot) = fifos.entry(fifo.pipe_id) {
+        let held = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo.path)
+            .map_err(failed)?;
+        let is_fifo = held.metadata().map_err(failed)?.file_type();
+        if !std::os::unix::fs::FileTypeExt::is_fifo(&is_fifo) {
+            return Err(failed(std::io::Error::other("it is no FIFO any more")));
+        }
+        let data = pipe_data.iter().find(|(id, _)| *id == fifo.pipe_id);
+        let data = data.map(|(_, d)| d.as_slice()).unwrap_or_default();
+        let mut done = 0;
+        while done < data.len() {
+            done += write(&held, &data[done..]).map_err(|errno| failed(errno.into()))?;
+        }
+        slot.insert(OwnedFd::from(held));
+    }
+    let held = &fifos[&fifo.pipe_id];
+    let access = fifo.flags as i32 & libc::O_ACCMODE;
+    let through = format!("/proc/self/fd/{}", held.as_raw_fd());
+    let opened = OpenOptions::new()
+        .read(access != libc::O_WRONLY)
+        .write(access != libc::O_RDONLY)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(through)
+        .map_err(failed)?;
+    let fd = OwnedFd::from(opened);
+    set_status_flags(&fd, fifo.flags).map_err(|errno| failed(errno.into()))?;
+    Ok(fd)
 }
 
 /// A copy of crust's fd `fd`, given by `--inherit-fd`.

@@ -48,6 +48,13 @@ pub enum FileSnapshot {
         /// The description.
         tty: super::TtyFile,
     },
+    /// An open FIFO (named pipe).
+    Fifo {
+        /// Id fds refer to.
+        id: u32,
+        /// The description.
+        fifo: FifoSnapshot,
+    },
     /// An open memfd.
     Memfd {
         /// Id fds refer to.
@@ -64,9 +71,24 @@ impl FileSnapshot {
             FileSnapshot::Regular { id, .. }
             | FileSnapshot::Pipe { id, .. }
             | FileSnapshot::Tty { id, .. }
+            | FileSnapshot::Fifo { id, .. }
             | FileSnapshot::Memfd { id, .. } => *id,
         }
     }
+}
+
+/// An open description of a FIFO: its path, and the pipe behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FifoSnapshot {
+    /// The FIFO's path.
+    pub path: String,
+    /// open(2) flags, without O_CLOEXEC.
+    pub flags: u32,
+    /// The pipe (the FIFO's inode number): descriptions of one FIFO share it, and its queued
+    /// bytes are saved under it.
+    pub pipe_id: u32,
+    /// Id of the regular-file entry naming the path (CRIU's `regf_id`).
+    pub regf_id: u32,
 }
 
 /// One slot of the fd table.
