@@ -431,3 +431,89 @@ fn a_fifo_also_open_outside_the_tree_is_refused_naming_the_holder() {
         let _ = kill(workload.pid(), Signal::SIGKILL);
     }
 }
+
+/// python3's pty.fork: the root holds a pty master, its child leads a session whose
+/// controlling terminal is the slave and echoes each line it reads. The root writes `before`
+/// and records what comes back; on SIGUSR1 it writes `after` and records that too.
+const PTY_FORK: &str = r#"
+import os, pty, signal, sys, time
+asked = []
+signal.signal(signal.SIGUSR1, lambda *_: asked.append(1))
+pid, fd = pty.fork()
+if pid == 0:
+    while True:
+        line = sys.stdin.readline()
+        print("echo:" + line.strip(), flush=True)
+os.write(fd, b"before\n")
+time.sleep(0.3)
+out = open("ptyout", "a")
+out.write("child %d %s\n" % (pid, os.read(fd, 1024)))
+out.flush()
+while not asked:
+    time.sleep(0.05)
+os.write(fd, b"after\n")
+time.sleep(0.3)
+out.write("again %s\n" % os.read(fd, 1024))
+out.flush()
+time.sleep(1000)
+"#;
+
+#[test]
+fn a_pty_between_a_process_and_its_child_carries_on() {
+    let temp = TempDir::new("tree-pty").expect("temp dir");
+    let script = temp.path().join("ptyfork.py");
+    fs::write(&script, PTY_FORK).expect("write the script");
+    let output = temp.path().join("out.txt");
+    let mut command = Command::new("python3");
+    command.arg(&script).current_dir(temp.path());
+    let mut workload = spawn_in_own_session(&mut command, &output).expect("start");
+    let root = workload.pid().as_raw();
+    let record = temp.path().join("ptyout");
+    let child: i32 = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&record).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("child ")?.split(' ').next()?.parse().ok())
+    })
+    .expect("the pty answered");
+
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    crit_decode_dir(&images).expect("crit decodes every image");
+
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    let stat = fs::read_to_string(format!("/proc/{child}/stat")).expect("the child is back");
+    let tty_nr: u32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(5)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        tty_nr >> 8,
+        136,
+        "its controlling terminal is a pty slave again: {stat}"
+    );
+    kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
+    let again = poll_until(TIMEOUT, || {
+        let text = fs::read_to_string(&record).ok()?;
+        Some(text.lines().find(|l| l.starts_with("again "))?.to_string())
+    })
+    .expect("the pty answered after the restore");
+    assert!(again.contains("echo:after"), "{again}");
+    for pid in [child, root] {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}

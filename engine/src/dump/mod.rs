@@ -131,7 +131,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
             })
             .map(|parent| parent.fds.clone());
         let mut infection = member.victim.infect()?;
-        let mut process = collect(
+        let process = collect(
             &mut infection,
             member.parent,
             table_of_parent,
@@ -139,19 +139,21 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
             &mut shared,
         )?;
         let mut parasite = infection.start_parasite()?;
-        let pid = infection_pid(&parasite);
-        queues.push(tty::drain_queues(
-            pid,
-            &mut process.ttys,
-            &process.files,
-            &process.fds,
-        )?);
         let memory = &process.memory;
         let pages_id = pages_id(index);
         pages_bytes += pages::drain(&mut parasite, &dir, pages_id, &memory.pages, &memory.vmas)?;
         processes.push(process);
         parasites.push(parasite);
     }
+    // Every pty's queued bytes, taken once the whole tree is known: the master's process
+    // drains a pair whose slave another process of the tree holds.
+    tty::share_pty_peers(&mut processes);
+    for process in &mut processes {
+        let pid = Pid::from_raw(process.pid);
+        let queued = tty::drain_queues(pid, &mut process.ttys, &process.files, &process.fds)?;
+        queues.push(queued);
+    }
+    tty::spread_queued(&mut processes);
     shared.files.save_unread_pipes(&mut processes, &allowed);
     let invisible = std::mem::take(&mut shared.files.invisible).finish();
     for process in &mut processes {
@@ -186,10 +188,6 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         pages_bytes,
         frozen,
     })
-}
-
-fn infection_pid(parasite: &compel::infect::Parasite) -> Pid {
-    parasite.pid()
 }
 
 /// The pages image of the `index`th process of a tree (CRIU numbers them from 1).

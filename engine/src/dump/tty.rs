@@ -139,6 +139,53 @@ fn is_controlling(stat: &Stat, index: u32) -> bool {
     tty != 0 && slave_index(major, minor) == Some(index)
 }
 
+/// Gives each process that holds a pty master the slave's description when another process
+/// of the tree holds the slave (a terminal emulator and its shell): the master's process
+/// drains and restores the pair.
+pub fn share_pty_peers(processes: &mut [crate::snapshot::ProcessSnapshot]) {
+    let slaves: Vec<TtyInfo> = processes
+        .iter()
+        .flat_map(|p| &p.ttys)
+        .filter(|t| t.end == PtyEnd::Slave)
+        .cloned()
+        .collect();
+    for process in processes.iter_mut() {
+        let masters: Vec<u32> = process
+            .ttys
+            .iter()
+            .filter(|t| t.end == PtyEnd::Master)
+            .map(|t| t.index)
+            .collect();
+        for index in masters {
+            let held = process
+                .ttys
+                .iter()
+                .any(|t| t.end == PtyEnd::Slave && t.index == index);
+            if held {
+                continue;
+            }
+            if let Some(slave) = slaves.iter().find(|t| t.index == index) {
+                process.ttys.push(slave.clone());
+            }
+        }
+    }
+}
+
+/// Copies the bytes taken for each pty end to every process's description of that end.
+pub fn spread_queued(processes: &mut [crate::snapshot::ProcessSnapshot]) {
+    let taken: Vec<(u32, Vec<u8>)> = processes
+        .iter()
+        .flat_map(|p| &p.ttys)
+        .filter(|t| !t.queued.is_empty())
+        .map(|t| (t.id, t.queued.clone()))
+        .collect();
+    for tty in processes.iter_mut().flat_map(|p| p.ttys.iter_mut()) {
+        if let Some((_, bytes)) = taken.iter().find(|(id, _)| *id == tty.id) {
+            tty.queued = bytes.clone();
+        }
+    }
+}
+
 /// The bytes taken out of the ptys of a frozen process. Until
 /// [`QueuedTtys::forget`] (the process was killed) or
 /// [`QueuedTtys::put_back`], dropping it writes them back where they were.

@@ -118,6 +118,7 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
         members,
         root_group,
         pipe_holders: std::cell::OnceCell::new(),
+        pty_ends: std::cell::OnceCell::new(),
     };
     let mut refusals = Vec::new();
     for member in &tree.members {
@@ -148,6 +149,8 @@ pub(crate) struct Tree {
     root_group: Option<Pid>,
     /// Every pipe's holders on the machine, read once for the whole tree when first needed.
     pipe_holders: std::cell::OnceCell<BTreeMap<u64, Vec<Pid>>>,
+    /// The pty indexes whose master, and whose slave, some process of the tree holds.
+    pty_ends: std::cell::OnceCell<(BTreeSet<u32>, BTreeSet<u32>)>,
 }
 
 impl Tree {
@@ -171,6 +174,18 @@ impl Tree {
             }
         }
         false
+    }
+
+    /// The pty indexes whose master (first) and whose slave (second) a process of the tree
+    /// holds, read once for the tree.
+    fn pty_ends(&self) -> &(BTreeSet<u32>, BTreeSet<u32>) {
+        self.pty_ends.get_or_init(|| {
+            let mut ends = (BTreeSet::new(), BTreeSet::new());
+            for member in self.members.iter().filter(|m| !m.zombie) {
+                tty::pty_ends_of(member.pid, &mut ends);
+            }
+            ends
+        })
     }
 
     /// The processes holding pipe `inode`, read once for the tree.
@@ -217,7 +232,7 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, tree, &mut found);
     locks::check_locks(pid, &open, allowed, &mut found)?;
-    tty::check_ttys(pid, &open, allowed, &mut found)?;
+    tty::check_ttys(pid, &open, allowed, tree, &mut found)?;
 
     memory::check_memory(pid, allowed.ghost_limit, &mut found)?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use nix::unistd::Pid;
 
 use super::files::OpenFd;
-use super::{Allowances, Findings, Reason, RefusalError, Resource};
+use super::{Allowances, Findings, Reason, RefusalError, Resource, Tree};
 use crate::proc::fd::FdKind;
 use crate::proc::stat::stat;
 use crate::snapshot::tty::{is_ptmx, slave_index};
@@ -49,16 +49,52 @@ fn pty_fds(open: &[OpenFd], found: &mut Findings) -> PtyFds {
     ptys
 }
 
-/// Checks every pty end of `pid` and its controlling terminal.
+/// Adds the pty indexes whose master (`ends.0`) or slave (`ends.1`) `pid` holds.
+pub(super) fn pty_ends_of(pid: Pid, ends: &mut (BTreeSet<u32>, BTreeSet<u32>)) {
+    let Ok(fds) = std::fs::read_dir(crate::proc::proc_path(pid, "fd")) else {
+        return;
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy();
+        if let Some(index) = target
+            .strip_prefix("/dev/pts/")
+            .and_then(|i| i.parse().ok())
+        {
+            ends.1.insert(index);
+        } else if target == "/dev/ptmx" || target == "/dev/pts/ptmx" {
+            let info = crate::proc::proc_path(
+                pid,
+                &format!("fdinfo/{}", fd.file_name().to_string_lossy()),
+            );
+            let text = std::fs::read_to_string(info).unwrap_or_default();
+            let index = text
+                .lines()
+                .find_map(|line| line.strip_prefix("tty-index:")?.trim().parse().ok());
+            if let Some(index) = index {
+                ends.0.insert(index);
+            }
+        }
+    }
+}
+
+/// Checks every pty end of `pid` and its controlling terminal. A pty whose two ends are held
+/// by processes of the tree (a terminal emulator and its shell) is dumped with the tree.
 pub(super) fn check_ttys(
     pid: Pid,
     open: &[OpenFd],
     allowed: &Allowances,
+    tree: &Tree,
     found: &mut Findings,
 ) -> Result<(), RefusalError> {
     let ptys = pty_fds(open, found);
-    let masters: BTreeSet<u32> = ptys.masters.iter().map(|(_, index, _)| *index).collect();
-    let slaves: BTreeSet<u32> = ptys.slaves.iter().map(|(_, index, _)| *index).collect();
+    let (tree_masters, tree_slaves) = tree.pty_ends();
+    let own_masters = ptys.masters.iter().map(|(_, index, _)| *index);
+    let masters: BTreeSet<u32> = own_masters.chain(tree_masters.iter().copied()).collect();
+    let own_slaves = ptys.slaves.iter().map(|(_, index, _)| *index);
+    let slaves: BTreeSet<u32> = own_slaves.chain(tree_slaves.iter().copied()).collect();
     for (fd, index, what) in &ptys.masters {
         if !slaves.contains(index) {
             let reason = Reason::PtyMasterAlone { index: *index };
@@ -85,7 +121,7 @@ pub(super) fn check_ttys(
             found.add(resource, Reason::SecondTerminal { terminal });
         }
     }
-    check_controlling_terminal(pid, &stat, &masters, allowed, found);
+    check_controlling_terminal(pid, &stat, &masters, allowed, tree, found);
     Ok(())
 }
 
@@ -108,6 +144,7 @@ fn check_controlling_terminal(
     stat: &crate::proc::stat::Stat,
     masters: &BTreeSet<u32>,
     allowed: &Allowances,
+    tree: &Tree,
     found: &mut Findings,
 ) {
     if stat.tty_nr == 0 {
@@ -117,7 +154,9 @@ fn check_controlling_terminal(
     match controlling_pty(tty) {
         None => found.add(Resource::Task, Reason::ControllingTerminal { tty }),
         Some(index) if masters.contains(&index) => {
-            if stat.session != pid {
+            // The session leader, of the tree, makes it its controlling terminal again
+            // before its children are forked; they inherit it.
+            if stat.session != pid && !tree.contains(stat.session) {
                 let reason = Reason::InnerTerminalOfOtherSession { index };
                 found.add(Resource::Task, reason);
             }

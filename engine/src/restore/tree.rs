@@ -171,6 +171,8 @@ impl<'a> TreeBuilder<'a> {
             leader.call("start the process group", libc::SYS_setpgid, [0; 6])?;
         } else if process.sid == process.pid && !shell_root {
             leader.call("start the session", libc::SYS_setsid, [0; 6])?;
+            let files = self.files;
+            super::tty::take_controlling_terminal(&mut leader, process, &|id| files.fd_of(id))?;
         }
         let orphans = tree.orphan_groups().into_iter();
         let outside = self.outside_group;
@@ -220,7 +222,6 @@ impl<'a> TreeBuilder<'a> {
             // Nothing of the process may be closed from here on: closing any fd of a file
             // drops the process's POSIX locks on it.
             super::locks::take_locks(&mut leader, &scratch, process)?;
-            super::tty::set_controlling_terminal(&mut leader, process)?;
         }
         let threads = super::finish_process(leader, &scratch, process)?;
         self.built.push(Built { process, threads });

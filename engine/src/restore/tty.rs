@@ -19,9 +19,7 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 use crate::snapshot::tty::is_external;
-use crate::snapshot::{
-    FdSnapshot, FileSnapshot, ProcessSnapshot, PtyEnd, TreeSnapshot, TtyFile, TtyInfo,
-};
+use crate::snapshot::{FileSnapshot, ProcessSnapshot, PtyEnd, TreeSnapshot, TtyFile, TtyInfo};
 
 use super::remote::RemoteThread;
 use super::RestoreError;
@@ -323,11 +321,13 @@ fn open_ptmx_at(pid: i32, index: u32, flags: i32) -> Result<OwnedFd, RestoreErro
     Err(RestoreError::PtyIndexTaken { pid, index })
 }
 
-/// Inside the task, once it leads its session: the pty slave that was its
-/// controlling terminal becomes it again (TIOCSCTTY on its fd).
-pub fn set_controlling_terminal(
+/// Inside the task, once it leads its session and before its children are forked (they
+/// inherit it): the pty slave that was its controlling terminal becomes it again
+/// (TIOCSCTTY on crust's description of it, `fd_of` giving the fd of a file id).
+pub fn take_controlling_terminal(
     thread: &mut RemoteThread,
     process: &ProcessSnapshot,
+    fd_of: &dyn Fn(u32) -> Option<i32>,
 ) -> Result<(), RestoreError> {
     if process.sid != process.pid {
         return Ok(());
@@ -339,22 +339,17 @@ pub fn set_controlling_terminal(
     let Some(slave) = controlling else {
         return Ok(());
     };
-    let Some(fd) = fd_of_info(process, slave.id) else {
+    let file = process.files.iter().find_map(|file| match file {
+        FileSnapshot::Tty { id, tty } if tty.info_id == slave.id => Some(*id),
+        _ => None,
+    });
+    let Some(fd) = file.and_then(fd_of) else {
         return Ok(());
     };
     thread.call(
         "take its controlling terminal (TIOCSCTTY)",
         libc::SYS_ioctl,
-        [fd.fd as u64, libc::TIOCSCTTY, 0, 0, 0, 0],
+        [fd as u64, libc::TIOCSCTTY, 0, 0, 0, 0],
     )?;
     Ok(())
-}
-
-fn fd_of_info(process: &ProcessSnapshot, info_id: u32) -> Option<FdSnapshot> {
-    process.files.iter().find_map(|file| match file {
-        FileSnapshot::Tty { id, tty } if tty.info_id == info_id => {
-            process.fds.iter().find(|slot| slot.file_id == *id).copied()
-        }
-        _ => None,
-    })
 }
