@@ -6,14 +6,41 @@
 //! Needs the crust binary built first: `cargo build --release -p cli`.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::{compile_c, crit_decode_dir, crust, poll_until, spawn_in_own_session, TempDir};
+use tests::{
+    compile_c, crit_decode_dir, crust, poll_until, spawn_in_own_session, TempDir, Workload,
+};
+
+/// Every image of a dump, decoded by crit, by file name.
+type Decoded = std::collections::BTreeMap<String, serde_json::Value>;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Dumps the tree `workload` leads into DIR/images, waits for the dump to have killed it,
+/// has crit decode every image, restores the tree detached, and returns the decoded images.
+fn dump_kill_restore(workload: &mut Workload, dir: &Path) -> Decoded {
+    let root = workload.pid().as_raw();
+    let images = dir.join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(
+        &["dump", "-t", &root.to_string(), "-D", &images_arg],
+        TIMEOUT,
+    )
+    .expect("run crust dump");
+    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
+    workload
+        .collect_dumped(TIMEOUT)
+        .expect("the dump kills the tree");
+    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
+    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    decoded
+}
 
 /// The root (a subreaper) holds the read end of a pipe with 4 bytes in it whose write end
 /// is closed everywhere, which every child inherits. It forks A, which leads a new group,
@@ -113,21 +140,7 @@ fn groups_without_a_live_leader_and_zombies_come_back() {
         "{before:?}"
     );
 
-    let images = temp.path().join("images");
-    let images_arg = images.to_string_lossy();
-    let dumped = crust(
-        &["dump", "-t", &root.to_string(), "-D", &images_arg],
-        TIMEOUT,
-    )
-    .expect("run crust dump");
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    workload
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the tree");
-    crit_decode_dir(&images).expect("crit decodes every image");
-
-    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
-    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    dump_kill_restore(&mut workload, temp.path());
     let after: Vec<_> = pids.iter().map(|pid| (*pid, identity(*pid))).collect();
     assert_eq!(after, before);
     assert_eq!(identity(root).1, root);
@@ -258,18 +271,7 @@ fn shared_with_parent(tag: &str, source: &str, id: &str) -> String {
     })
     .expect("ready");
 
-    let images = temp.path().join("images");
-    let images_arg = images.to_string_lossy();
-    let dumped = crust(
-        &["dump", "-t", &root.to_string(), "-D", &images_arg],
-        TIMEOUT,
-    )
-    .expect("run crust dump");
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    workload
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the tree");
-    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let decoded = dump_kill_restore(&mut workload, temp.path());
     let id_of = |pid: i32| decoded[&format!("ids-{pid}.img")]["entries"][0][id].clone();
     assert_eq!(
         id_of(root),
@@ -277,8 +279,6 @@ fn shared_with_parent(tag: &str, source: &str, id: &str) -> String {
         "{id} of the parent and the child"
     );
 
-    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
-    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
     kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
     let report = poll_until(TIMEOUT, || {
         let text = fs::read_to_string(&output).ok()?;
@@ -345,23 +345,10 @@ fn a_fifo_between_two_processes_keeps_its_bytes() {
     })
     .expect("ready");
 
-    let images = temp.path().join("images");
-    let images_arg = images.to_string_lossy();
-    let dumped = crust(
-        &["dump", "-t", &root.to_string(), "-D", &images_arg],
-        TIMEOUT,
-    )
-    .expect("run crust dump");
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    workload
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the tree");
-    let decoded = crit_decode_dir(&images).expect("crit decodes every image");
+    let decoded = dump_kill_restore(&mut workload, temp.path());
     let data = &decoded["fifo-data.img"]["entries"][0]["bytes"];
     assert_eq!(data.as_u64(), Some(5), "{}", decoded["fifo-data.img"]);
 
-    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
-    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
     kill(Pid::from_raw(root), Signal::SIGUSR1).expect("ask the root");
     let report = poll_until(TIMEOUT, || {
         let text = fs::read_to_string(&output).ok()?;
@@ -476,21 +463,7 @@ fn a_pty_between_a_process_and_its_child_carries_on() {
     })
     .expect("the pty answered");
 
-    let images = temp.path().join("images");
-    let images_arg = images.to_string_lossy();
-    let dumped = crust(
-        &["dump", "-t", &root.to_string(), "-D", &images_arg],
-        TIMEOUT,
-    )
-    .expect("run crust dump");
-    assert_eq!(dumped.code(), Some(0), "{}", dumped.stderr);
-    workload
-        .collect_dumped(TIMEOUT)
-        .expect("the dump kills the tree");
-    crit_decode_dir(&images).expect("crit decodes every image");
-
-    let restored = crust(&["restore", "-d", "-D", &images_arg], TIMEOUT).expect("restore");
-    assert_eq!(restored.code(), Some(0), "{}", restored.stderr);
+    dump_kill_restore(&mut workload, temp.path());
     let stat = fs::read_to_string(format!("/proc/{child}/stat")).expect("the child is back");
     let tty_nr: u32 = stat
         .rsplit(')')
