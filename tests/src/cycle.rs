@@ -95,6 +95,14 @@ pub enum CycleError {
         /// What the file held.
         content: String,
     },
+    /// The workload reported something else than finding itself intact.
+    #[error("the workload reported {report:?}, not {expected:?}...")]
+    NotOk {
+        /// How the report should have started.
+        expected: String,
+        /// What it was.
+        report: String,
+    },
 }
 
 /// A workload and the directory holding its output and images.
@@ -215,6 +223,17 @@ impl Subject {
     pub fn ask_report(&self, timeout: Duration) -> Result<String, CycleError> {
         self.signal(Signal::SIGUSR1)?;
         self.report(timeout)
+    }
+
+    /// Asks for its report, which must start `OK pid=PID ` then `more` (the workloads'
+    /// convention for "I checked myself and found everything as it was"); returns it.
+    pub fn ok_report(&self, more: &str, timeout: Duration) -> Result<String, CycleError> {
+        let report = self.ask_report(timeout)?;
+        let expected = format!("OK pid={} {more}", self.pid());
+        if report.starts_with(&expected) {
+            return Ok(report);
+        }
+        Err(CycleError::NotOk { expected, report })
     }
 
     /// Kills the original process (left running by the dump) and reaps it.
