@@ -51,12 +51,32 @@ impl InvisibleTable {
 }
 
 /// Where an inode was found, for errors.
-struct Source<'a> {
+struct Source {
     pid: Pid,
     /// A path that opens the inode.
     path: PathBuf,
     /// What the user knows it as (`fd 5`, `mapping 0x1000-0x2000`).
-    holder: &'a str,
+    holder: String,
+}
+
+impl Source {
+    /// Fd `fd` of `pid`, opened through /proc/PID/fd.
+    fn fd(pid: Pid, fd: RawFd) -> Source {
+        Source {
+            pid,
+            path: proc_path(pid, &format!("fd/{fd}")),
+            holder: format!("fd {fd}"),
+        }
+    }
+
+    /// The file `vma` of `pid` maps, opened through /proc/PID/map_files.
+    fn mapping(pid: Pid, vma: &Vma) -> Source {
+        Source {
+            pid,
+            path: vma.map_files_path(pid),
+            holder: format!("mapping {:#x}-{:#x}", vma.start, vma.end),
+        }
+    }
 }
 
 /// Fd `fd` of `pid`, a file or directory unlinked while open under `path`.
@@ -68,12 +88,7 @@ pub fn ghost_fd(
     flags: u32,
     pos: u64,
 ) -> Result<u32, DumpError> {
-    let holder = format!("fd {fd}");
-    let source = Source {
-        pid,
-        path: proc_path(pid, &format!("fd/{fd}")),
-        holder: &holder,
-    };
+    let source = Source::fd(pid, fd);
     let (ghost, meta) = ghost_of(table, &source, path)?;
     let file = RegularFile {
         path: path_text(path)?,
@@ -96,12 +111,7 @@ pub fn ghost_mapping(
     path: &Path,
     flags: u32,
 ) -> Result<u32, DumpError> {
-    let holder = format!("mapping {:#x}-{:#x}", vma.start, vma.end);
-    let source = Source {
-        pid,
-        path: vma.map_files_path(pid),
-        holder: &holder,
-    };
+    let source = Source::mapping(pid, vma);
     let (ghost, meta) = ghost_of(table, &source, path)?;
     shared_description(table, ghost, &meta, path, flags)
 }
@@ -114,7 +124,7 @@ pub fn exe_file(table: &mut FileTable, pid: Pid) -> Result<u32, DumpError> {
     let source = Source {
         pid,
         path: proc_path(pid, "exe"),
-        holder: "its executable",
+        holder: "its executable".into(),
     };
     let meta = std::fs::metadata(&source.path).map_err(|e| stat_error(&source.path, e))?;
     if meta.nlink() != 0 {
@@ -157,7 +167,7 @@ pub fn working_directory(table: &mut FileTable, pid: Pid) -> Result<String, Dump
     let source = Source {
         pid,
         path: proc_path(pid, "cwd"),
-        holder: "working directory",
+        holder: "working directory".into(),
     };
     let meta = std::fs::metadata(&source.path).map_err(|e| stat_error(&source.path, e))?;
     if meta.nlink() != 0 {
@@ -248,12 +258,7 @@ pub fn memfd_fd(
     flags: u32,
     pos: u64,
 ) -> Result<u32, DumpError> {
-    let holder = format!("fd {fd}");
-    let source = Source {
-        pid,
-        path: proc_path(pid, &format!("fd/{fd}")),
-        holder: &holder,
-    };
+    let source = Source::fd(pid, fd);
     let (inode_id, _) = memfd_of(table, &source, name)?;
     let memfd = MemfdFile {
         inode_id,
@@ -271,12 +276,7 @@ pub fn memfd_mapping(
     name: &str,
     flags: u32,
 ) -> Result<u32, DumpError> {
-    let holder = format!("mapping {:#x}-{:#x}", vma.start, vma.end);
-    let source = Source {
-        pid,
-        path: vma.map_files_path(pid),
-        holder: &holder,
-    };
+    let source = Source::mapping(pid, vma);
     let (inode_id, (dev, ino)) = memfd_of(table, &source, name)?;
     if let Some(id) = table.invisible.by_description.get(&(dev, ino, flags)) {
         return Ok(*id);
