@@ -70,15 +70,23 @@ pub fn rebuild(
         kept_areas: kept.len(),
         ..Default::default()
     };
+    let private: Vec<&&VmaSnapshot> = kept
+        .iter()
+        .filter(|v| v.holds_saved_pages() && !v.is_shared())
+        .collect();
+    if private.is_empty() {
+        return Ok(inheritance);
+    }
     // SAFETY: the fd is HostFiles' pages image of this process, open for as
     // long as `files` lives, which outlives this borrow.
     let pages = unsafe { BorrowedFd::borrow_raw(pages_fd) };
-    let private = kept
-        .iter()
-        .filter(|v| v.holds_saved_pages() && !v.is_shared());
+    let (mem, image) = open_memory_and_image(pid, pages)?;
+    let child_pieces = memory::stored_pieces(memory);
+    let parent_pieces = memory::stored_pieces(&parent.memory);
     for vma in private {
-        drop_parent_pages(thread, vma, memory, &parent.memory)?;
-        let (same, written) = write_differing(pid, vma, memory, pages)?;
+        let child = in_area(&child_pieces, vma);
+        drop_parent_pages(thread, &child, &in_area(&parent_pieces, vma))?;
+        let (same, written) = write_differing(pid, &child, &mem, &image)?;
         inheritance.shared_bytes += same;
         inheritance.written_bytes += written;
     }
@@ -122,17 +130,15 @@ fn unmap_all_but(
     Ok(())
 }
 
-/// Pages the parent saved in `vma` and the child did not: the child's are
-/// zero (or the file's), so the copies it got from the parent are dropped.
+/// Pages the parent saved in an area (`parent_pages`) and the child did not (`child_pages`):
+/// the child's are zero (or the file's), so the copies it got from the parent are dropped.
 fn drop_parent_pages(
     thread: &mut RemoteThread,
-    vma: &VmaSnapshot,
-    child: &MemorySnapshot,
-    parent: &MemorySnapshot,
+    child_pages: &[Stored],
+    parent_pages: &[Stored],
 ) -> Result<(), RestoreError> {
-    let child_pages = in_area(child, vma);
-    for piece in in_area(parent, vma) {
-        for (start, end) in subtract((piece.addr, piece.addr + piece.len), &child_pages) {
+    for piece in parent_pages {
+        for (start, end) in subtract((piece.addr, piece.addr + piece.len), child_pages) {
             let args = [start, end - start, libc::MADV_DONTNEED as u64, 0, 0, 0];
             thread.call("drop pages only the parent had", libc::SYS_madvise, args)?;
         }
@@ -140,12 +146,12 @@ fn drop_parent_pages(
     Ok(())
 }
 
-/// The saved pieces of `memory` inside `vma`.
-fn in_area(memory: &MemorySnapshot, vma: &VmaSnapshot) -> Vec<Stored> {
-    memory::stored_pieces(memory)
-        .into_iter()
+/// The saved pieces (of [`memory::stored_pieces`]) inside `vma`.
+fn in_area(pieces: &[(&VmaSnapshot, Stored)], vma: &VmaSnapshot) -> Vec<Stored> {
+    pieces
+        .iter()
         .filter(|(area, _)| area.start == vma.start)
-        .map(|(_, piece)| piece)
+        .map(|(_, piece)| *piece)
         .collect()
 }
 
@@ -170,15 +176,9 @@ fn subtract(range: (u64, u64), pieces: &[Stored]) -> Vec<(u64, u64)> {
     left
 }
 
-/// Compares the child's saved pages in `vma` with what it inherited and
-/// writes (through /proc/PID/mem, which breaks the sharing of just those
-/// pages) the ones that differ. Returns (bytes equal, bytes written).
-fn write_differing(
-    pid: i32,
-    vma: &VmaSnapshot,
-    memory: &MemorySnapshot,
-    pages: BorrowedFd<'_>,
-) -> Result<(u64, u64), RestoreError> {
+/// The child's memory (/proc/PID/mem, read and written) and its pages image, for
+/// [`write_differing`].
+fn open_memory_and_image(pid: i32, pages: BorrowedFd<'_>) -> Result<(File, File), RestoreError> {
     let path = format!("/proc/{pid}/mem");
     let mem = std::fs::OpenOptions::new()
         .read(true)
@@ -188,19 +188,28 @@ fn write_differing(
             path: path.clone(),
             source,
         })?;
-    let image =
-        File::from(
-            pages
-                .try_clone_to_owned()
-                .map_err(|source| RestoreError::ReadProc {
-                    path: format!("pages image of pid {pid}"),
-                    source,
-                })?,
-        );
+    let image = pages
+        .try_clone_to_owned()
+        .map_err(|source| RestoreError::ReadProc {
+            path: format!("pages image of pid {pid}"),
+            source,
+        })?;
+    Ok((mem, File::from(image)))
+}
+
+/// Compares the child's saved pages of one area (`pieces`) with what it inherited and
+/// writes (through /proc/PID/mem, which breaks the sharing of just those pages) the ones
+/// that differ. Returns (bytes equal, bytes written).
+fn write_differing(
+    pid: i32,
+    pieces: &[Stored],
+    mem: &File,
+    image: &File,
+) -> Result<(u64, u64), RestoreError> {
     let mut saved = vec![0u8; COMPARE_CHUNK as usize];
     let mut there = vec![0u8; COMPARE_CHUNK as usize];
     let (mut same, mut written) = (0, 0);
-    for piece in in_area(memory, vma) {
+    for piece in pieces {
         let mut done = 0;
         while done < piece.len {
             let len = (piece.len - done).min(COMPARE_CHUNK) as usize;
