@@ -51,6 +51,8 @@ pub enum Command {
             crust dump -t 4242 -D /tmp/ckpt --leave-running -v\n  \
             crust dump -t 4242 -D /tmp/ckpt --external 'pipe:[81234]'   \
             # its stdout is a shell's pipe\n  \
+            crust dump -t 4242 -D /tmp/ckpt --external 'file[1c:2a3f]'   \
+            # its log file is shared with the shell that started it\n  \
             crust dump -t 4242 -D /tmp/ckpt --file-locks   # it holds a lock on its database\n  \
             crust dump -t 4242 -D /tmp/ckpt --shell-job   \
             # a program started from a shell, on its terminal\n  \
@@ -72,6 +74,8 @@ pub enum Command {
             crust restore -D /tmp/ckpt; echo \"the process exited with $?\"\n  \
             crust restore -D /tmp/ckpt -d --inherit-fd 'fd[3]:pipe:[81234]' 3>&1 | cat   \
             # its old stdout pipe is now cat's\n  \
+            crust restore -D /tmp/ckpt -d --inherit-fd 'fd[3]:file[1c:2a3f]' 3>>/tmp/log   \
+            # its log file, shared again\n  \
             crust restore -D /tmp/ckpt --shell-job   \
             # a shell job, back on this terminal"
     )]
@@ -138,10 +142,14 @@ pub struct DumpArgs {
     #[arg(long)]
     pub leave_running: bool,
 
-    /// Dump a pipe shared with a process outside the dump, named as its fd link shows it
-    /// (`ls -l /proc/PID/fd`): the process's end is saved, the data in the pipe is not (it
-    /// belongs to whoever shares it). Restore it with --inherit-fd. Repeatable.
-    #[arg(long, value_name = "pipe:[INODE]")]
+    /// Dump a resource shared with a process outside the dump, as a place for --inherit-fd to
+    /// fill at restore. `pipe:[INODE]`, as its fd link shows it (`ls -l /proc/PID/fd`): the
+    /// process's end is saved, the data in the pipe is not (it belongs to whoever shares it).
+    /// `file[MNT_ID:INODE]` (hexadecimal: the mnt_id of /proc/PID/fdinfo/FD and the inode
+    /// stat gives): a regular file, directory or FIFO whose open description a process outside
+    /// shares, or that the tree could not reopen by path; only its access mode is saved. The
+    /// refusal that asks for it prints the exact name. Repeatable.
+    #[arg(long, value_name = "pipe:[INODE]|file[MNT_ID:INODE]")]
     pub external: Vec<External>,
 
     /// Dump the file locks the process holds (flock, POSIX and OFD locks on files it has
@@ -171,10 +179,11 @@ pub struct RestoreArgs {
     #[arg(short = 'd', long = "restore-detached")]
     pub detach: bool,
 
-    /// Give the process crust's own fd K in place of its end of a pipe that was dumped with
-    /// --external (flags as dumped, at the same fd number). K must be open in crust for the
-    /// same access (reading or writing) as the end it replaces. Repeatable.
-    #[arg(long, value_name = "fd[K]:pipe:[INODE]")]
+    /// Give the process crust's own fd K in place of what was dumped with --external: its
+    /// end of a pipe (flags as dumped, at the same fd number) or a file (K's own flags and
+    /// offset, which it keeps sharing with whoever else has it open). K must be open in crust
+    /// for the same access (reading or writing) as what it replaces. Repeatable.
+    #[arg(long, value_name = "fd[K]:pipe:[INODE]|fd[K]:file[MNT_ID:INODE]")]
     pub inherit_fd: Vec<InheritFd>,
 
     /// Restore a shell job (dumped with --shell-job) onto crust's terminal: the process joins
@@ -203,7 +212,7 @@ pub struct CheckArgs {
     pub pid: Option<i32>,
 
     /// With -t: check as `crust dump --external` would (what it names is not a blocker).
-    #[arg(long, value_name = "pipe:[INODE]", requires = "pid")]
+    #[arg(long, value_name = "pipe:[INODE]|file[MNT_ID:INODE]", requires = "pid")]
     pub external: Vec<External>,
 
     /// With -t: check as `crust dump --file-locks` would (held locks are not blockers).

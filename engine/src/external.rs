@@ -2,8 +2,13 @@
 //!
 //! `crust dump --external pipe:[INODE]` lets a pipe whose other end lives outside the process be
 //! dumped (as a pipe end, without its data), and `crust restore --inherit-fd fd[K]:pipe:[INODE]`
-//! gives the restored process crust's own fd K in its place. The names are the ones
-//! `/proc/PID/fd` links show, and the syntax is CRIU's.
+//! gives the restored process crust's own fd K in its place. A pipe is named as its
+//! `/proc/PID/fd` link shows it.
+//!
+//! `--external file[MNT_ID:INODE]` does the same for an open regular file or FIFO whose open
+//! description (and so its offset) a process outside the dump shares: the mount id from
+//! `/proc/PID/fdinfo/FD` and the inode from stat(2), both in hexadecimal. It is restored with
+//! `--inherit-fd fd[K]:file[MNT_ID:INODE]`. The syntax is CRIU's for both.
 
 use std::fmt;
 use std::os::fd::RawFd;
@@ -15,6 +20,14 @@ pub enum External {
     /// `pipe:[INODE]`: a pipe, by the inode both its ends share.
     Pipe {
         /// The pipe's inode.
+        inode: u64,
+    },
+    /// `file[MNT_ID:INODE]`: an open regular file or FIFO, by the mount it was opened on and
+    /// its inode (both written in hexadecimal).
+    File {
+        /// The mount id (`mnt_id:` in fdinfo).
+        mnt_id: u32,
+        /// The inode number.
         inode: u64,
     },
 }
@@ -31,14 +44,17 @@ pub struct InheritFd {
 /// Why a name given on the command line was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExternalSyntaxError {
-    /// The resource is not `pipe:[INODE]`.
-    #[error("{text:?} is not pipe:[INODE] (the only kind of external resource crust knows)")]
+    /// The resource is neither `pipe:[INODE]` nor `file[MNT_ID:INODE]`.
+    #[error(
+        "{text:?} is neither pipe:[INODE] (decimal) nor file[MNT_ID:INODE] (hexadecimal), \
+         the kinds of external resource crust knows"
+    )]
     Resource {
         /// What was given.
         text: String,
     },
     /// The inherited fd part is not `fd[K]:`.
-    #[error("{text:?} is not fd[K]:pipe:[INODE] (K: a file descriptor number of crust's)")]
+    #[error("{text:?} is not fd[K]:RESOURCE (K: a file descriptor number of crust's)")]
     InheritFd {
         /// What was given.
         text: String,
@@ -49,12 +65,23 @@ impl FromStr for External {
     type Err = ExternalSyntaxError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let inode = text
-            .strip_prefix("pipe:[")
-            .and_then(|rest| rest.strip_suffix(']'))
-            .and_then(decimal::<u64>)
-            .ok_or_else(|| ExternalSyntaxError::Resource { text: text.into() })?;
-        Ok(Self::Pipe { inode })
+        let pipe = || {
+            let inode = text.strip_prefix("pipe:[")?.strip_suffix(']')?;
+            Some(Self::Pipe {
+                inode: decimal(inode)?,
+            })
+        };
+        let file = || {
+            let inside = text.strip_prefix("file[")?.strip_suffix(']')?;
+            let (mnt_id, inode) = inside.split_once(':')?;
+            Some(Self::File {
+                mnt_id: hexadecimal(mnt_id)?,
+                inode: hexadecimal(inode)?,
+            })
+        };
+        pipe()
+            .or_else(file)
+            .ok_or_else(|| ExternalSyntaxError::Resource { text: text.into() })
     }
 }
 
@@ -62,6 +89,7 @@ impl fmt::Display for External {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Pipe { inode } => write!(f, "pipe:[{inode}]"),
+            Self::File { mnt_id, inode } => write!(f, "file[{mnt_id:x}:{inode:x}]"),
         }
     }
 }
@@ -95,6 +123,15 @@ fn decimal<T: FromStr>(text: &str) -> Option<T> {
     digits.then(|| text.parse().ok()).flatten()
 }
 
+/// A number written only with hexadecimal digits (no `0x`, no sign), within `T`.
+fn hexadecimal<T: TryFrom<u64>>(text: &str) -> Option<T> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let value = digits
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()?;
+    T::try_from(value).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +158,15 @@ mod tests {
             "pipe:[99999999999999999999]",
             "socket:[12]",
             "PIPE:[12]",
+            "file[]",
+            "file[1c]",
+            "file[1c:]",
+            "file[:2a]",
+            "file[0x1c:2a]",
+            "file[1c:2a",
+            "file[1c:2g]",
+            "file[100000000:2a]",
+            "file[1c:2a:3]",
         ] {
             assert_eq!(
                 text.parse::<External>(),
@@ -128,6 +174,21 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_is_named_by_mount_and_inode_in_hexadecimal() {
+        let file: External = "file[1c:2A3f]".parse().unwrap();
+        assert_eq!(
+            file,
+            External::File {
+                mnt_id: 0x1c,
+                inode: 0x2a3f
+            }
+        );
+        assert_eq!(file.to_string(), "file[1c:2a3f]");
+        let inherit: InheritFd = "fd[3]:file[1c:2a3f]".parse().unwrap();
+        assert_eq!(inherit.resource, file);
     }
 
     #[test]

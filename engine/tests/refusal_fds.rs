@@ -47,7 +47,9 @@ fn allowed_files_pass() {
     ]
     .concat();
     let child = Child::spawn(&keep, || true);
-    drop((pipe_read, pipe_write));
+    // The test's own copies would share the file's and directory's descriptions (and the
+    // pipe's ends) with the child from outside.
+    drop((pipe_read, pipe_write, data, directory));
     assert_eq!(lines(child.pid), Vec::<String>::new());
 }
 
@@ -682,4 +684,44 @@ fn posix_message_queues_are_refused_by_name() {
             && found[0].ends_with("): POSIX message queues are not supported yet"),
         "{found:?}"
     );
+}
+
+#[test]
+fn a_file_description_shared_with_a_process_outside_is_refused_until_named_external() {
+    let _serial = serial();
+    let dir = TempDir::new("shared-description");
+    let path = dir.path("log");
+    std::fs::write(&path, b"").unwrap();
+    let log = File::options().append(true).open(&path).unwrap();
+    let child = Child::spawn(&[log.as_raw_fd()], || true);
+    let pid = child.pid;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", log.as_raw_fd())).unwrap();
+    let mnt_id: u32 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap();
+    let name = External::File {
+        mnt_id,
+        inode: inode_of(&log),
+    };
+    assert_eq!(
+        lines(pid),
+        vec![format!(
+            "pid {pid}: fd 100 is {}, one open description with fd {} of pid {}, outside the \
+             tree: restored alone, its offset would part from the other's; dump it with \
+             --external {name}",
+            path.display(),
+            log.as_raw_fd(),
+            std::process::id()
+        )]
+    );
+    let allowed = Allowances {
+        external: [name].into(),
+        ..Default::default()
+    };
+    assert!(check_tree_with(pid, &allowed).unwrap().is_empty());
+    // Once the test's copy is closed, nothing outside shares it.
+    drop(log);
+    assert_eq!(lines(pid), Vec::<String>::new());
 }

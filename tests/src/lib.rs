@@ -22,6 +22,7 @@ pub mod counter_cycle;
 mod crit;
 mod cycle;
 pub mod image_json;
+pub mod outside;
 mod run;
 mod session;
 mod tempdir;

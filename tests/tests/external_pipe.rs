@@ -6,98 +6,18 @@
 //!
 //! Needs the crust binary built first: `cargo build --release -p cli`.
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::unistd::Pid;
-use tests::{
-    compile_c, crit_decode_dir, crust, run_with_timeout, Abi, Finished, TempDir, Workload,
+use tests::outside::{
+    counts_on, failure_line, run, run_inheriting, start_counter, CountLines, LINE_TIMEOUT,
 };
-
-const SOURCE: &str = include_str!("../workloads/pipe_counter.c");
-
-const CRUST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long a line of the counter (one every 20 ms) may take to come.
-const LINE_TIMEOUT: Duration = Duration::from_secs(10);
+use tests::{crit_decode_dir, Finished, TempDir, Workload};
 
 /// crust's fd the test gives the restore in place of the counter's stdout.
 const INHERITED_FD: RawFd = 7;
-
-fn program() -> PathBuf {
-    compile_c(SOURCE, Abi::X86_64, &[]).unwrap_or_else(|error| panic!("{error}"))
-}
-
-/// The counts read from a pipe, on a thread of its own until the pipe's end of file.
-struct Lines {
-    receiver: Receiver<String>,
-    reader: JoinHandle<()>,
-    /// The counts handed out so far.
-    seen: Vec<u64>,
-}
-
-impl Lines {
-    fn read(pipe: OwnedFd) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(std::fs::File::from(pipe)).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            receiver,
-            reader,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next count; fails if none comes in time or the line is not a number.
-    fn next(&mut self) -> u64 {
-        let line = self
-            .receiver
-            .recv_timeout(LINE_TIMEOUT)
-            .unwrap_or_else(|error| panic!("no line from the counter: {error}"));
-        let count = parse_count(&line);
-        self.seen.push(count);
-        count
-    }
-
-    /// Takes in the counts already waiting, so that the next one is written after this call.
-    fn skip_waiting(&mut self) {
-        let waiting: Vec<String> = self.receiver.try_iter().collect();
-        self.seen
-            .extend(waiting.iter().map(|line| parse_count(line)));
-    }
-
-    /// Every count read from the pipe, from the first, once its end of file came (all its
-    /// writers gone).
-    fn until_end(mut self) -> Vec<u64> {
-        self.seen
-            .extend(self.receiver.iter().map(|line| parse_count(&line)));
-        self.reader.join().expect("reader thread");
-        self.seen
-    }
-}
-
-fn parse_count(line: &str) -> u64 {
-    line.parse()
-        .unwrap_or_else(|_| panic!("not a count: {line:?}"))
-}
-
-/// Whether `counts` go up by one from `first`, with no gap and no repeat.
-fn counts_on(counts: &[u64], first: u64) -> bool {
-    counts.first() == Some(&first) && counts.windows(2).all(|pair| pair[1] == pair[0] + 1)
-}
 
 fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe")
@@ -105,34 +25,6 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 fn inode_of(fd: &OwnedFd) -> u64 {
     nix::sys::stat::fstat(fd.as_raw_fd()).expect("fstat").st_ino
-}
-
-/// The counter, leading a session of its own, stdin and stderr /dev/null, stdout `stdout`.
-fn start_counter(stdout: OwnedFd) -> Workload {
-    let mut command = Command::new(program());
-    command
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::null());
-    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2),
-    // which is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(Into::into));
-    }
-    Workload::spawn(&mut command).unwrap_or_else(|error| panic!("{error}"))
-}
-
-fn run(args: &[&str]) -> Finished {
-    crust(args, CRUST_TIMEOUT).unwrap_or_else(|error| panic!("{error}"))
-}
-
-/// crust failed with exactly one line on stderr; that line.
-fn failure_line(finished: &Finished) -> String {
-    assert_eq!(finished.code(), Some(1), "{finished:?}");
-    match finished.stderr_lines()[..] {
-        [line] => line.to_owned(),
-        _ => panic!("not one line on stderr: {finished:?}"),
-    }
 }
 
 fn exists(pid: Pid) -> bool {
@@ -143,25 +35,8 @@ fn exists(pid: Pid) -> bool {
 /// fd K.
 fn restore_inheriting(images: &str, inode: u64, write_end: &OwnedFd) -> Finished {
     let inherit = format!("fd[{INHERITED_FD}]:pipe:[{inode}]");
-    let mut command = Command::new(tests::crust_binary().expect("crust binary"));
-    command.args(["restore", "-D", images, "-d", "--inherit-fd", &inherit]);
-    let source = write_end.as_raw_fd();
-    // SAFETY: the closure runs in the forked child before exec and calls only dup2(2) and
-    // fcntl(2), which are async-signal-safe and touch no memory.
-    unsafe {
-        command.pre_exec(move || {
-            let placed = if source == INHERITED_FD {
-                nix::fcntl::fcntl(
-                    source,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )
-            } else {
-                nix::unistd::dup2(source, INHERITED_FD)
-            };
-            placed.map(drop).map_err(Into::into)
-        });
-    }
-    run_with_timeout(&mut command, CRUST_TIMEOUT).unwrap_or_else(|error| panic!("{error}"))
+    let args = ["restore", "-D", images, "-d", "--inherit-fd", &inherit];
+    run_inheriting(&args, write_end, INHERITED_FD)
 }
 
 /// The counter under test and where its images go.
@@ -187,8 +62,8 @@ fn a_pipe_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
     let (read_end, write_end) = pipe();
     let inode = inode_of(&read_end);
     let counter = start_counter(write_end);
-    let mut lines = Lines::read(read_end);
-    lines.next();
+    let mut lines = CountLines::read(read_end);
+    lines.next_count();
     let dir = TempDir::new("external-pipe").expect("temp dir");
     let images = dir.path().join("images").to_string_lossy().into_owned();
     let mut case = Case {
@@ -209,7 +84,7 @@ fn a_pipe_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
 }
 
 /// Step 1: refused, naming the pipe, its holder and the option; the counter carries on.
-fn refused_without_external(case: &Case, lines: &mut Lines) {
+fn refused_without_external(case: &Case, lines: &mut CountLines) {
     let (pid, inode) = (case.pid, case.inode);
     let refusal = format!(
         "pid {pid}: fd 1 is a pipe (pipe:[{inode}]): it is also open in pid {}; dump it with \
@@ -225,7 +100,7 @@ fn refused_without_external(case: &Case, lines: &mut Lines) {
     let shown = checked.stdout.lines().any(|line| line == refusal);
     assert!(shown, "{checked:?}");
     lines.skip_waiting();
-    lines.next();
+    lines.next_count();
     assert!(exists(pid));
 }
 
@@ -234,7 +109,8 @@ fn refused_without_external(case: &Case, lines: &mut Lines) {
 fn dumped_with_external(case: &mut Case) {
     let pid = case.pid;
     let absent = failure_line(&case.dump(&["--external", "pipe:[1]"]));
-    let expected = format!("pid {pid} holds no pipe:[1], which --external names");
+    let expected =
+        format!("no process of the tree of pid {pid} holds pipe:[1], which --external names");
     assert_eq!(
         absent,
         format!("crust: dump of pid {pid} failed: {expected}")
@@ -284,9 +160,9 @@ fn goes_on_in_a_new_pipe(mut case: Case, next: u64) {
     let adopted = case.counter.adopt_restored();
     adopted.unwrap_or_else(|error| panic!("{error}"));
     drop(write_end);
-    let mut lines = Lines::read(read_end);
+    let mut lines = CountLines::read(read_end);
     for _ in 0..10 {
-        lines.next();
+        lines.next_count();
     }
     drop(case);
     let counts = lines.until_end();

@@ -6,13 +6,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::error::{fit, narrow, CodecError};
+use crate::external::External;
 use crate::images::fdinfo::{FdTypes, FdinfoEntry, FileEntry};
 use crate::images::fown::FownEntry;
 use crate::images::pipe::{FifoEntry, PipeEntry};
 use crate::images::regfile::RegFileEntry;
 use crate::images::{ImageDir, ImageKind, ImageName};
 use crate::snapshot::{
-    FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot, RegularFile,
+    ExternalFile, FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, ProcessSnapshot,
+    RegularFile,
 };
 
 /// `fdinfo_entry.flags`: the fd's FD_CLOEXEC bit.
@@ -123,6 +125,21 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
         },
         FileSnapshot::Tty { id, tty } => super::tty::tty_file_entry(*id, tty),
         FileSnapshot::Memfd { id, memfd } => super::invisible::memfd_file_entry(*id, memfd),
+        // CRIU's form: a regular-file entry marked external, named by its key.
+        FileSnapshot::External { id, file } => FileEntry {
+            r#type: FdTypes::Reg as i32,
+            id: *id,
+            reg: Some(RegFileEntry {
+                id: *id,
+                flags: file.flags,
+                pos: file.pos,
+                fown: FownEntry::default(),
+                name: file.key.to_string(),
+                ext: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
     }
 }
 
@@ -238,6 +255,18 @@ fn read_file(path: &Path, entry: FileEntry) -> Result<FileSnapshot, CodecError> 
             if reg.id != id {
                 return Err(bad("has a reg member of another id"));
             }
+            if reg.ext == Some(true) {
+                let key = match reg.name.parse() {
+                    Ok(key @ External::File { .. }) => key,
+                    _ => return Err(bad("is external but not named file[MNT_ID:INODE]")),
+                };
+                let file = ExternalFile {
+                    key,
+                    flags: reg.flags,
+                    pos: reg.pos,
+                };
+                return Ok(FileSnapshot::External { id, file });
+            }
             if !reg.name.starts_with('/') || reg.name.contains('\0') {
                 return Err(bad("has a path that is not absolute"));
             }
@@ -303,7 +332,9 @@ pub(crate) fn read_fds(
         .files
         .iter()
         .map(|f| match f {
-            FileSnapshot::Regular { id, .. } => (*id, FdTypes::Reg as i32),
+            FileSnapshot::Regular { id, .. } | FileSnapshot::External { id, .. } => {
+                (*id, FdTypes::Reg as i32)
+            }
             FileSnapshot::Pipe { id, .. } => (*id, FdTypes::Pipe as i32),
             FileSnapshot::Tty { id, .. } => (*id, FdTypes::Tty as i32),
             FileSnapshot::Memfd { id, .. } => (*id, FdTypes::Memfd as i32),

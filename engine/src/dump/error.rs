@@ -16,7 +16,7 @@ pub enum DumpError {
     #[error("pid {0} is crust itself")]
     Myself(Pid),
     /// `--external` names something the process does not hold.
-    #[error("pid {pid} holds no {resource}, which --external names")]
+    #[error("no process of the tree of pid {pid} holds {resource}, which --external names")]
     ExternalNotHeld {
         /// The process.
         pid: Pid,

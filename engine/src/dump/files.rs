@@ -9,10 +9,14 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
 use nix::unistd::{pipe2, read, Pid};
 
+use crate::external::External;
 use crate::proc::fd::{fd_kind, fd_stat, fds, FdKind};
 use crate::proc::fdinfo::fdinfo;
+use crate::proc::holders::{same_description, Holder};
 use crate::refusal::Allowances;
-use crate::snapshot::{FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+use crate::snapshot::{
+    ExternalFile, FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, RegularFile,
+};
 
 use super::DumpError;
 
@@ -109,7 +113,13 @@ impl FileTable {
         self.described
             .iter()
             .filter(|(_, _, seen, _)| seen == target)
-            .find(|(other, other_fd, _, _)| same_description(*other, *other_fd, pid, fd))
+            .find(|(other, other_fd, _, _)| {
+                let other = Holder {
+                    pid: *other,
+                    fd: *other_fd,
+                };
+                same_description(other, Holder { pid, fd })
+            })
             .map(|(_, _, _, id)| *id)
     }
 }
@@ -125,7 +135,12 @@ fn path_text(path: &Path) -> Result<String, DumpError> {
 /// The fd table of `pid`: each fd gets the id of its description. Fds that
 /// share a description (dup, fork, within the process or across the tree)
 /// share an id, found with kcmp(2).
-pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, DumpError> {
+/// A file `allowed` names `--external` is kept as its name and flags only.
+pub fn collect_fds(
+    pid: Pid,
+    table: &mut FileTable,
+    allowed: &Allowances,
+) -> Result<Vec<FdSnapshot>, DumpError> {
     let mut slots = Vec::new();
     for link in fds(pid)? {
         let info = fdinfo(pid, link.fd)?;
@@ -140,7 +155,19 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
             continue;
         }
         let kind = fd_kind(pid, &link)?;
+        let key = External::File {
+            mnt_id: info.mnt_id as u32,
+            inode: info.ino,
+        };
         let id = match kind {
+            _ if kind.is_named_file() && allowed.external.contains(&key) => {
+                let file = ExternalFile {
+                    key,
+                    flags,
+                    pos: info.pos,
+                };
+                table.push(|id| FileSnapshot::External { id, file })
+            }
             FdKind::Regular { path } | FdKind::Directory { path } => {
                 let st = fd_stat(pid, link.fd)?;
                 let file = RegularFile {
@@ -231,15 +258,6 @@ pub fn collect_fds(pid: Pid, table: &mut FileTable) -> Result<Vec<FdSnapshot>, D
         });
     }
     Ok(slots)
-}
-
-/// Whether fd `a` of `pid_a` and fd `b` of `pid_b` refer to one open file description.
-fn same_description(pid_a: Pid, a: RawFd, pid_b: Pid, b: RawFd) -> bool {
-    const KCMP_FILE: libc::c_int = 0;
-    let (pid_a, pid_b) = (pid_a.as_raw(), pid_b.as_raw());
-    // SAFETY: kcmp takes plain integers and reads no memory of ours.
-    let rc = unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a, b) };
-    rc == 0
 }
 
 /// The bytes sitting in each pipe of the process but the external ones and

@@ -214,16 +214,32 @@ fn check_target(pid: Pid) -> Result<(), DumpError> {
     Ok(())
 }
 
-/// Every resource `--external` names must be one the process holds (by its fd link's text).
-fn check_external(pid: Pid, external: &[External]) -> Result<(), DumpError> {
+/// Every resource `--external` names must be one a process of the tree holds: a pipe by its
+/// fd link's text, a file by the mount id and inode of its fdinfo.
+fn check_external(root: Pid, external: &[External]) -> Result<(), DumpError> {
     if external.is_empty() {
         return Ok(());
     }
-    let links = crate::proc::fd::fds(pid)?;
-    let held = |resource: &External| links.iter().any(|l| l.target == resource.to_string());
-    match external.iter().find(|resource| !held(resource)) {
+    let mut held = std::collections::BTreeSet::new();
+    for member in crate::proc::tree::walk(root)?.iter().filter(|m| !m.zombie) {
+        for link in crate::proc::fd::fds(member.pid)? {
+            if let Some(inode) = crate::proc::holders::pipe_inode(&link.target) {
+                held.insert(External::Pipe { inode });
+            } else if link.target.starts_with('/') {
+                // An fd closed meanwhile names nothing.
+                let Ok(info) = crate::proc::fdinfo::fdinfo(member.pid, link.fd) else {
+                    continue;
+                };
+                held.insert(External::File {
+                    mnt_id: info.mnt_id as u32,
+                    inode: info.ino,
+                });
+            }
+        }
+    }
+    match external.iter().find(|resource| !held.contains(resource)) {
         Some(resource) => Err(DumpError::ExternalNotHeld {
-            pid,
+            pid: root,
             resource: *resource,
         }),
         None => Ok(()),
@@ -260,7 +276,7 @@ fn collect(
     let shares_files_with_parent = table_of_parent.is_some();
     let fds = match table_of_parent {
         Some(fds) => fds,
-        None => files::collect_fds(pid, table)?,
+        None => files::collect_fds(pid, table, allowed)?,
     };
     let cwd = invisible::working_directory(table, pid)?;
     // The tree's ghosts and memfds are shared out once every process is read.

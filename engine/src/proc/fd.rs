@@ -113,6 +113,20 @@ pub enum FdKind {
     Other { link: String },
 }
 
+impl FdKind {
+    /// Whether `--external file[MNT_ID:INODE]` can name an fd of this kind: a regular file
+    /// (deleted or not), a directory or a FIFO.
+    pub fn is_named_file(&self) -> bool {
+        matches!(
+            self,
+            Self::Regular { .. }
+                | Self::Directory { .. }
+                | Self::Fifo { .. }
+                | Self::Deleted { .. }
+        )
+    }
+}
+
 /// The fds of `pid`, sorted by number. Fds closed while listing are left out.
 pub fn fds(pid: Pid) -> Result<Vec<FdLink>, ProcError> {
     let dir = proc_path(pid, "fd");

@@ -1,5 +1,5 @@
-//! Which processes hold a socket or a pipe: every `/proc/PID/fd` link is read once, looking
-//! for `socket:[INODE]` or `pipe:[INODE]` targets.
+//! Which processes hold a socket, a pipe or a file: every `/proc/PID/fd` link is read once,
+//! looking for `socket:[INODE]` or `pipe:[INODE]` targets, or paths.
 //!
 //! Best effort by nature: processes exit and close fds while they are listed, and a process
 //! crust may not read is passed over; what could not be read is simply not found.
@@ -52,15 +52,36 @@ fn scan(
     inode_of: fn(&str) -> Option<u64>,
 ) -> BTreeMap<u64, Vec<Holder>> {
     let mut holders: BTreeMap<u64, Vec<Holder>> = BTreeMap::new();
+    each_fd_link(&mut |holder, target| {
+        if let Some(inode) = inode_of(target).filter(|inode| wanted(*inode)) {
+            holders.entry(inode).or_default().push(holder);
+        }
+    });
+    holders.values_mut().for_each(|found| found.sort());
+    holders
+}
+
+/// Every fd of every process whose link is a path (a file, a directory, a FIFO, a device), by
+/// that path: one scan of the machine, for a check that asks who else has the tree's files
+/// open.
+pub fn all_path_holders() -> BTreeMap<String, Vec<Holder>> {
+    let mut holders: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    each_fd_link(&mut |holder, target| {
+        if target.starts_with('/') {
+            holders.entry(target.to_owned()).or_default().push(holder);
+        }
+    });
+    holders.values_mut().for_each(|found| found.sort());
+    holders
+}
+
+/// Calls `visit` with every fd of every process crust can read, and the fd's link text.
+fn each_fd_link(visit: &mut dyn FnMut(Holder, &str)) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return holders;
+        return;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
@@ -73,45 +94,24 @@ fn scan(
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            let Some(inode) = inode_of(&target.to_string_lossy()) else {
-                continue;
+            let holder = Holder {
+                pid: Pid::from_raw(pid),
+                fd: number,
             };
-            if wanted(inode) {
-                let holder = Holder {
-                    pid: Pid::from_raw(pid),
-                    fd: number,
-                };
-                holders.entry(inode).or_default().push(holder);
-            }
+            visit(holder, &target.to_string_lossy());
         }
     }
-    holders.values_mut().for_each(|found| found.sort());
-    holders
 }
 
-/// Every process with an fd on the FIFO at `path` (device `dev`, inode `ino`).
-pub fn fifo_holders(path: &std::path::Path, dev: u64, ino: u64) -> Vec<Pid> {
-    use std::os::unix::fs::MetadataExt;
-    let mut pids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|target| target == path)
-                && std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
-        });
-        if holds {
-            pids.push(Pid::from_raw(pid));
-        }
-    }
-    pids
+/// Whether two fds (of one process or two) refer to one open file description: kcmp(2) with
+/// KCMP_FILE. False too when the kernel will not compare them (a process crust may not trace,
+/// or one that exited).
+pub fn same_description(a: Holder, b: Holder) -> bool {
+    const KCMP_FILE: libc::c_int = 0;
+    let (pid_a, pid_b) = (a.pid.as_raw(), b.pid.as_raw());
+    // SAFETY: kcmp takes plain integers and reads no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a.fd, b.fd) };
+    rc == 0
 }
 
 /// The inode of a `pipe:[N]` link.

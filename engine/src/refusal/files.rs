@@ -8,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::FileStat;
 use nix::unistd::Pid;
 
-use super::{vanished, Findings, Reason, RefusalError, Resource};
+use super::{vanished, Allowances, Findings, Reason, RefusalError, Resource};
 use crate::proc::fd::{fd_stat, fds, AnonInode, FdKind, FdLink};
 use crate::proc::fdinfo::{fdinfo, FdInfo};
 use crate::proc::mountinfo::{find_mount, mountinfo, Mount};
@@ -23,10 +23,11 @@ pub(super) struct OpenFd {
     pub stat: FileStat,
 }
 
-/// Check every fd of `pid`; returns what was read of them.
+/// Check every fd of `pid` but the files named `--external` (the restore does not open them by
+/// path: `--inherit-fd` gives them); returns what was read of them.
 pub(super) fn check_files(
     pid: Pid,
-    ghost_limit: u64,
+    allowed: &Allowances,
     found: &mut Findings,
 ) -> Result<Vec<OpenFd>, RefusalError> {
     let mounts = mountinfo(pid).map_err(RefusalError::Files)?;
@@ -35,7 +36,9 @@ pub(super) fn check_files(
         let Some(fd) = read_fd(pid, link).map_err(RefusalError::Files)? else {
             continue;
         };
-        check_fd(pid, &fd, &mounts, ghost_limit, found);
+        if !super::shared::named_external(&fd, allowed) {
+            check_fd(pid, &fd, &mounts, allowed.ghost_limit, found);
+        }
         open.push(fd);
     }
     Ok(open)

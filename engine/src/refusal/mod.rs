@@ -16,6 +16,7 @@ mod locks;
 mod memory;
 mod pipes;
 mod reason;
+mod shared;
 mod sockets;
 mod sysvipc;
 mod task;
@@ -118,6 +119,7 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
         members,
         root_group,
         pipe_holders: std::cell::OnceCell::new(),
+        path_holders: std::cell::OnceCell::new(),
         pty_ends: std::cell::OnceCell::new(),
     };
     let mut refusals = Vec::new();
@@ -149,6 +151,8 @@ pub(crate) struct Tree {
     root_group: Option<Pid>,
     /// Every pipe's holders on the machine, read once for the whole tree when first needed.
     pipe_holders: std::cell::OnceCell<BTreeMap<u64, Vec<Pid>>>,
+    /// Every fd on the machine whose link is a path, by path, read once when first needed.
+    path_holders: std::cell::OnceCell<BTreeMap<String, Vec<crate::proc::holders::Holder>>>,
     /// The pty indexes whose master, and whose slave, some process of the tree holds.
     pty_ends: std::cell::OnceCell<(BTreeSet<u32>, BTreeSet<u32>)>,
 }
@@ -203,6 +207,14 @@ impl Tree {
         all.get(&inode).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// Every fd on the machine whose link reads `path`.
+    fn path_holders(&self, path: &str) -> &[crate::proc::holders::Holder] {
+        let all = self
+            .path_holders
+            .get_or_init(crate::proc::holders::all_path_holders);
+        all.get(path).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// The process group of the root.
     fn root_group(&self) -> Option<Pid> {
         self.root_group
@@ -228,9 +240,10 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     task::check_namespaces(pid, &mut found)?;
 
     files::check_directories(pid, &mut found)?;
-    let open = files::check_files(pid, allowed.ghost_limit, &mut found)?;
+    let open = files::check_files(pid, allowed, &mut found)?;
     sockets::check_sockets(pid, &open, &mut found);
     pipes::check_pipes(pid, &open, allowed, tree, &mut found);
+    shared::check_shared_files(pid, &open, allowed, tree, &mut found);
     locks::check_locks(pid, &open, allowed, &mut found)?;
     tty::check_ttys(pid, &open, allowed, tree, &mut found)?;
 

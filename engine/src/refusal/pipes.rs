@@ -32,7 +32,6 @@ pub(super) fn check_pipes(
     tree: &Tree,
     found: &mut Findings,
 ) {
-    check_fifos(pid, open, tree, found);
     let mut pipes = group_ends(open);
     pipes.retain(|inode, _| !allowed.external_pipe(*inode));
     if pipes.is_empty() {
@@ -60,26 +59,6 @@ pub(super) fn check_pipes(
     for (fd, inode, reason) in refused {
         let resource = Resource::Fd(fd, format!("a pipe (pipe:[{inode}])"));
         found.add_with_option(resource, reason, EXTERNAL_OPTION);
-    }
-}
-
-/// A FIFO is dumped with the tree when no process outside it has it open (its bytes and its
-/// other ends would be someone else's).
-fn check_fifos(pid: Pid, open: &[OpenFd], tree: &Tree, found: &mut Findings) {
-    use std::os::unix::fs::MetadataExt;
-    for fd in open {
-        let FdKind::Fifo { path } = &fd.kind else {
-            continue;
-        };
-        let link = crate::proc::proc_path(pid, &format!("fd/{}", fd.link.fd));
-        let Ok(meta) = std::fs::metadata(&link) else {
-            continue;
-        };
-        let holders = crate::proc::holders::fifo_holders(path, meta.dev(), meta.ino());
-        if let Some(peer) = holders.into_iter().find(|holder| !tree.owns(*holder)) {
-            let resource = Resource::Fd(fd.link.fd, format!("a FIFO ({})", path.display()));
-            found.add(resource, Reason::FifoPeer { peer });
-        }
     }
 }
 

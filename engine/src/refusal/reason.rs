@@ -119,7 +119,17 @@ pub enum Reason {
     /// The process is in a session it does not lead and its parent is not in.
     SessionNotInherited { sid: Pid, parent: Pid },
     /// A FIFO a process outside the tree has open too.
-    FifoPeer { peer: Pid },
+    FifoPeer {
+        peer: Pid,
+        key: crate::external::External,
+    },
+    /// A file's open description (one offset, one set of flags) that a process outside the
+    /// tree shares, found with kcmp; `key` is how `--external` names the file.
+    SharedDescription {
+        peer: Pid,
+        peer_fd: RawFd,
+        key: crate::external::External,
+    },
     /// The process shares something with its parent as threads do.
     SharedWithParent { what: &'static str, parent: Pid },
     /// The process has a controlling terminal that is not a pty it holds both ends of (device
@@ -164,7 +174,10 @@ impl Reason {
             Self::SharedWithParent { what, parent } => {
                 format!(" shares its {what} with its parent {parent}")
             }
-            Self::FifoPeer { peer } => format!(", also open in pid {peer}, outside the tree"),
+            Self::FifoPeer { peer, .. } => format!(", also open in pid {peer}, outside the tree"),
+            Self::SharedDescription { peer, peer_fd, .. } => {
+                format!(", one open description with fd {peer_fd} of pid {peer}, outside the tree")
+            }
             Self::InnerTerminalOfOtherSession { index } => {
                 format!(" has /dev/pts/{index} as its controlling terminal")
             }
@@ -251,9 +264,14 @@ impl Reason {
             Self::SharedWithParent { .. } => {
                 "processes sharing state without being threads are not supported yet".into()
             }
-            Self::FifoPeer { .. } => {
-                "a FIFO is dumped only when every process that has it open is in the tree".into()
-            }
+            Self::FifoPeer { key, .. } => format!(
+                "a FIFO is dumped only when every process that has it open is in the tree; \
+                 dump it with --external {key}"
+            ),
+            Self::SharedDescription { key, .. } => format!(
+                "restored alone, its offset would part from the other's; dump it with \
+                 --external {key}"
+            ),
             Self::ControllingTerminal { tty } if is_pty(*tty) => {
                 "its master is outside the process; dump it as a shell job with --shell-job \
                 (restored on crust's terminal)"

@@ -334,6 +334,22 @@ pub enum RestoreError {
         /// The end's access mode.
         access: Access,
     },
+    /// A file named `--external` at dump has no `--inherit-fd` (of a fitting access mode) to
+    /// take its place.
+    #[error(
+        "pid {pid}: {fd} is {key}, which was named --external at dump: restore with \
+         --inherit-fd fd[K]:{key}, K an fd of crust's open for {access}"
+    )]
+    InheritFdMissingFile {
+        /// The process.
+        pid: i32,
+        /// The fd holding it (`fd 1`).
+        fd: String,
+        /// How `--external` named it.
+        key: crate::external::External,
+        /// Its access mode.
+        access: Access,
+    },
     /// An `--inherit-fd` names an fd crust does not hold.
     #[error("--inherit-fd {inherit}: crust has no fd {}: {errno}", inherit.fd)]
     InheritFdClosed {
@@ -344,9 +360,8 @@ pub enum RestoreError {
     },
     /// An `--inherit-fd` takes the place of nothing in the process.
     #[error(
-        "--inherit-fd {inherit}: pid {pid} holds no end of {} that an fd open for {access} \
-         can take",
-        inherit.resource
+        "--inherit-fd {inherit}: pid {pid} holds no {} that an fd open for {access} can take",
+        taker(&inherit.resource)
     )]
     InheritFdUnused {
         /// The process.
@@ -436,6 +451,14 @@ impl RestoreError {
 impl From<compel::signals::Interrupted> for RestoreError {
     fn from(signal: compel::signals::Interrupted) -> Self {
         RestoreError::Interrupted(signal)
+    }
+}
+
+/// What an inherited fd could have taken the place of, for [`RestoreError::InheritFdUnused`].
+fn taker(resource: &crate::external::External) -> String {
+    match resource {
+        crate::external::External::Pipe { .. } => format!("end of {resource}"),
+        crate::external::External::File { .. } => format!("{resource} named --external at dump"),
     }
 }
 

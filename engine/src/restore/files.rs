@@ -99,6 +99,18 @@ impl HostFiles {
                         end
                     }
                     FileSnapshot::Tty { tty, .. } => terminals.file(process, tty)?,
+                    // Its flags are the outside's too: they stay as the inherited fd has them.
+                    FileSnapshot::External { id, file } => match inherited.fd_for(*id) {
+                        Some(fd) => take_inherited(pid, fd)?,
+                        None => {
+                            return Err(RestoreError::InheritFdMissingFile {
+                                pid,
+                                fd: "an fd".into(),
+                                key: file.key,
+                                access: super::inherit::Access::from_flags(file.flags as i32),
+                            })
+                        }
+                    },
                 };
                 by_id.insert(file.id(), high(fd)?);
             }

@@ -1,5 +1,6 @@
 //! `--inherit-fd fd[K]:pipe:[INODE]`: crust's own fd K takes the place of an end of a pipe whose
-//! other end was outside the process at dump. Matched against the images before anything is
+//! other end was outside the process at dump; `--inherit-fd fd[K]:file[MNT_ID:INODE]`, of a
+//! file or FIFO named `--external` at dump. Matched against the images before anything is
 //! created, so that a missing or unfit fd is refused with nothing to undo.
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::os::fd::RawFd;
 use nix::fcntl::{fcntl, FcntlArg};
 
 use crate::external::{External, InheritFd};
-use crate::snapshot::{FdSnapshot, FileSnapshot, PipeSnapshot, TreeSnapshot};
+use crate::snapshot::{ExternalFile, FdSnapshot, FileSnapshot, PipeSnapshot, TreeSnapshot};
 
 use super::RestoreError;
 
@@ -25,7 +26,8 @@ pub enum Access {
 }
 
 impl Access {
-    fn from_flags(flags: i32) -> Self {
+    /// The access of an fd opened with `flags` (open(2) flags).
+    pub fn from_flags(flags: i32) -> Self {
         match flags & libc::O_ACCMODE {
             libc::O_RDONLY => Self::Read,
             libc::O_WRONLY => Self::Write,
@@ -142,6 +144,22 @@ fn match_ends(process: &FdTable, given: &[(InheritFd, Access)]) -> Result<Inheri
             return Err(missing(process, id, inode, wanted));
         }
     }
+    for (id, file) in external_files(process) {
+        let wanted = Access::from_flags(file.flags as i32);
+        let fit = given
+            .iter()
+            .position(|(inherit, access)| inherit.resource == file.key && access.serves(wanted));
+        let Some(index) = fit else {
+            return Err(RestoreError::InheritFdMissingFile {
+                pid: process.pid,
+                fd: first_fd(process, id),
+                key: file.key,
+                access: wanted,
+            });
+        };
+        used[index] = true;
+        inherited.by_file.insert(id, given[index].0.fd);
+    }
     if let Some(index) = used.iter().position(|used| !used) {
         let (inherit, access) = given[index];
         return Err(RestoreError::InheritFdUnused {
@@ -161,6 +179,14 @@ fn pipe_ends<'a>(process: &FdTable<'a>) -> impl Iterator<Item = (u32, &'a PipeSn
     })
 }
 
+/// Every file of the process named `--external` at dump, with its file id.
+fn external_files<'a>(process: &FdTable<'a>) -> impl Iterator<Item = (u32, &'a ExternalFile)> {
+    process.files.iter().filter_map(|file| match file {
+        FileSnapshot::External { id, file } => Some((*id, file)),
+        _ => None,
+    })
+}
+
 /// Whether the images hold only one side of pipe `inode` (the other was outside at dump).
 fn one_sided(process: &FdTable, inode: u64) -> bool {
     let accesses: Vec<Access> = pipe_ends(process)
@@ -173,18 +199,23 @@ fn one_sided(process: &FdTable, inode: u64) -> bool {
 }
 
 fn missing(process: &FdTable, id: u32, inode: u64, access: Access) -> RestoreError {
+    RestoreError::InheritFdMissing {
+        pid: process.pid,
+        fd: first_fd(process, id),
+        inode,
+        access,
+    }
+}
+
+/// The lowest fd that refers to file `id`, said as `fd N` (or `no fd`).
+fn first_fd(process: &FdTable, id: u32) -> String {
     let fd = process
         .fds
         .iter()
         .filter(|slot| slot.file_id == id)
         .map(|slot| slot.fd)
         .min();
-    RestoreError::InheritFdMissing {
-        pid: process.pid,
-        fd: fd.map_or_else(|| "no fd".into(), |fd| format!("fd {fd}")),
-        inode,
-        access,
-    }
+    fd.map_or_else(|| "no fd".into(), |fd| format!("fd {fd}"))
 }
 
 #[cfg(test)]

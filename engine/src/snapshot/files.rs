@@ -62,6 +62,25 @@ pub enum FileSnapshot {
         /// The description and the memfd it opens.
         memfd: super::MemfdFile,
     },
+    /// A file or FIFO shared with a process outside the dump and named by `--external`: the
+    /// restore puts the fd `--inherit-fd` gives in its place.
+    External {
+        /// Id fds refer to.
+        id: u32,
+        /// What is kept of it.
+        file: ExternalFile,
+    },
+}
+
+/// A description left outside the images: its name and how it was open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalFile {
+    /// `file[MNT_ID:INODE]`, as `--external` named it.
+    pub key: crate::external::External,
+    /// open(2) flags, without O_CLOEXEC.
+    pub flags: u32,
+    /// File offset at dump (for the record: the inherited fd brings its own).
+    pub pos: u64,
 }
 
 impl FileSnapshot {
@@ -72,7 +91,8 @@ impl FileSnapshot {
             | FileSnapshot::Pipe { id, .. }
             | FileSnapshot::Tty { id, .. }
             | FileSnapshot::Fifo { id, .. }
-            | FileSnapshot::Memfd { id, .. } => *id,
+            | FileSnapshot::Memfd { id, .. }
+            | FileSnapshot::External { id, .. } => *id,
         }
     }
 }

@@ -15,7 +15,7 @@ mod thread;
 mod tree;
 pub mod tty;
 
-pub use files::{FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
+pub use files::{ExternalFile, FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapshot, RegularFile};
 pub use invisible::{
     DataChunk, GhostFile, InodeAttributes, InvisibleFiles, MemfdFile, MemfdInode, MAX_CONTENT_SIZE,
     MAX_MEMFD_NAME,
