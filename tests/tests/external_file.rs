@@ -39,6 +39,17 @@ fn external_name(fd: &OwnedFd) -> String {
     format!("file[{mnt_id:x}:{inode:x}]")
 }
 
+/// `TracerPid:` of `pid`'s status.
+fn tracer_of(pid: Pid) -> i32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let tracer = status
+        .lines()
+        .find_map(|line| line.strip_prefix("TracerPid:"));
+    tracer
+        .and_then(|value| value.trim().parse().ok())
+        .expect("TracerPid")
+}
+
 fn exists(pid: Pid) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -100,7 +100,7 @@ fn process_refusals(
     pid: Pid,
     allowed: &engine::refusal::Allowances,
 ) -> anyhow::Result<Vec<String>> {
-    let refusals = engine::refusal::check_tree_with(pid, allowed)?;
+    let refusals = engine::dump::blockers(pid, allowed)?;
     Ok(refusals.iter().map(ToString::to_string).collect())
 }
 

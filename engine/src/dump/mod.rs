@@ -202,6 +202,36 @@ struct TreeShared {
     shmem: memory::SavedShmem,
 }
 
+/// What `crust check -t` reports: every blocker of the tree under `root` with `allowed` given,
+/// looked for while the tree is frozen, so that what forks or closes meanwhile is seen as one
+/// moment, then the tree is let go untouched. A tree crust cannot freeze (one that holds
+/// crust itself, a kernel thread, a task another tracer holds or another user's) is judged
+/// as it runs, which is what those refusals need.
+pub fn blockers(
+    root: Pid,
+    allowed: &Allowances,
+) -> Result<Vec<crate::refusal::Refusal>, DumpError> {
+    if !crate::proc::proc_path(root, "stat").exists() {
+        return Err(DumpError::NoSuchProcess(root));
+    }
+    let running = crate::refusal::check_tree_with(root, allowed)?;
+    if running
+        .iter()
+        .any(|refusal| refusal.reason.prevents_freeze())
+    {
+        return Ok(running);
+    }
+    let frozen = tree::freeze(root)?;
+    let frozen_at = Instant::now();
+    let refusals = crate::refusal::check_tree_with(root, allowed);
+    drop(frozen);
+    log::info!(
+        "pid {root}: tree frozen for {} ms while it was checked",
+        frozen_at.elapsed().as_millis()
+    );
+    Ok(refusals?)
+}
+
 /// Refuses pids crust must never touch, before anything is done to them.
 fn check_target(pid: Pid) -> Result<(), DumpError> {
     crate::privileges::require_checkpoint_restore("dump")?;

@@ -151,6 +151,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Whether crust cannot seize the process this is said of (so cannot freeze its tree to
+    /// look at it): crust itself, a kernel thread, a zombie, a task another tracer holds or
+    /// another user's.
+    pub fn prevents_freeze(&self) -> bool {
+        matches!(
+            self,
+            Self::IsCrust
+                | Self::KernelThread
+                | Self::Zombie
+                | Self::Traced { .. }
+                | Self::OtherUser { .. }
+        )
+    }
+
     /// What is true of the resource, said after its name (may be empty).
     fn fact(&self) -> String {
         match self {
