@@ -40,4 +40,4 @@ pub use run::{run_with_timeout, Finished, RunError};
 pub use session::spawn_in_own_session;
 pub use tempdir::TempDir;
 pub use watch::{poll_until, wait_for_line, wait_until_gone, WatchError};
-pub use workload::{Workload, WorkloadError};
+pub use workload::{KillOnDrop, Workload, WorkloadError};

@@ -34,7 +34,11 @@ pub fn spawn_in_own_session(
             close_on_exec_from(FIRST_UNINHERITED_FD)
         });
     }
-    Workload::spawn(command)
+    let workload = Workload::spawn(command);
+    // The command keeps what it was given for stdio until told otherwise: the test would hold
+    // the output's open description too, a file shared with a process outside the dump.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    workload
 }
 
 /// The first descriptor after stdin, stdout and stderr.

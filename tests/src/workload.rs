@@ -231,3 +231,14 @@ mod tests {
         ));
     }
 }
+
+/// A process a test started (a child of its workload, say) that is killed, by pid, when this
+/// is dropped: declared after the workload, it ends before the workload is waited for.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Pid);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}

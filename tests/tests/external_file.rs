@@ -108,11 +108,16 @@ fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
         refused,
         format!("crust: dump of pid {pid} failed: {refusal}")
     );
-    let checked = run(&["check", "-t", &pid.to_string()]);
+    let checked = run(&["check", "-t", &pid.to_string(), "-v"]);
     assert!(
         checked.stdout.lines().any(|line| line == refusal),
         "{checked:?}"
     );
+    let froze = checked
+        .stderr
+        .contains(&format!("pid {pid}: tree frozen for "));
+    assert!(froze, "the check did not freeze the tree: {checked:?}");
+    assert_eq!(tracer_of(pid), 0, "the check left pid {pid} traced");
     let before = gapless_count(&log).expect("count");
     count_passes(&log, before + 2);
     assert!(!Path::new(&images).exists(), "a refused dump left images");

@@ -19,7 +19,8 @@ use crate::proc::holders::{same_description, Holder};
 /// The option that lets such a file be dumped.
 const EXTERNAL_OPTION: &str = "--external";
 
-/// Checks every regular file, directory and FIFO `pid` has open but those `allowed` names.
+/// Checks every regular file (deleted or not), directory and FIFO `pid` has open but those
+/// `allowed` names.
 pub(super) fn check_shared_files(
     pid: Pid,
     open: &[OpenFd],
@@ -54,7 +55,7 @@ pub(super) fn check_shared_files(
                     found.add_with_option(Resource::Fd(fd.link.fd, what), reason, EXTERNAL_OPTION);
                 }
             }
-            FdKind::Regular { path } | FdKind::Directory { path } => {
+            FdKind::Regular { .. } | FdKind::Directory { .. } | FdKind::Deleted { .. } => {
                 let sharer = |holder: &&Holder| same_description(here, **holder);
                 if let Some(peer) = outside().find(sharer) {
                     let reason = Reason::SharedDescription {
@@ -62,7 +63,7 @@ pub(super) fn check_shared_files(
                         peer_fd: peer.fd,
                         key,
                     };
-                    let what = path.display().to_string();
+                    let what = fd.link.target.clone();
                     found.add_with_option(Resource::Fd(fd.link.fd, what), reason, EXTERNAL_OPTION);
                 }
             }
