@@ -172,6 +172,13 @@ impl Subject {
         &self.images
     }
 
+    /// What is in its image directory: nothing after a refused or failed dump, not even the
+    /// dump's staging directory, which lives there.
+    pub fn images_left(&self) -> Vec<PathBuf> {
+        let entries = std::fs::read_dir(&self.images).into_iter().flatten();
+        entries.flatten().map(|entry| entry.path()).collect()
+    }
+
     /// The file its stdout and stderr go to.
     pub fn output(&self) -> &Path {
         &self.output

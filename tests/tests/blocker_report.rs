@@ -136,15 +136,8 @@ fn a_tree_with_a_blocker_in_each_process_gets_them_all_listed_and_runs_on() {
             "{line} missing from {dumped:?}"
         );
     }
-    let left: Vec<_> = std::fs::read_dir(subject.images())
-        .expect("images")
-        .collect();
-    assert!(left.is_empty(), "a refused dump wrote {left:?}");
-    let staging = std::fs::read_dir(subject.dir()).expect("dir").flatten();
-    let staged: Vec<_> = staging
-        .filter(|entry| entry.file_name().to_string_lossy().contains("partial"))
-        .collect();
-    assert!(staged.is_empty(), "a refused dump left {staged:?}");
+    let left = subject.images_left();
+    assert!(left.is_empty(), "a refused dump left {left:?}");
 
     for pid in [root, a, g] {
         assert_eq!(state_and_tracer(pid).1, 0, "pid {pid} left traced");

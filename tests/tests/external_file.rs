@@ -13,7 +13,7 @@
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -63,6 +63,18 @@ fn count_passes(log: &Path, count: u64) -> u64 {
     passed.unwrap_or_else(|| panic!("{} stayed at {count} lines or fewer", log.display()))
 }
 
+/// A temporary directory (tagged `tag`) with a new file `log` in it, open for writing.
+fn new_log(tag: &str) -> (TempDir, PathBuf, OwnedFd) {
+    let dir = TempDir::new(tag).expect("temp dir");
+    let log = dir.path().join("log");
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&log)
+        .expect("log file");
+    (dir, log, OwnedFd::from(file))
+}
+
 fn dump(pid: Pid, images: &str, extra: &[&str]) -> tests::Finished {
     let pid = pid.to_string();
     let mut args = vec!["dump", "-t", &pid, "-D", images];
@@ -81,14 +93,7 @@ fn external_entry_named(images: &str, name: &str) -> bool {
 
 #[test]
 fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inherit_fd() {
-    let dir = TempDir::new("external-file").expect("temp dir");
-    let log = dir.path().join("log");
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&log)
-        .expect("log file");
-    let file = OwnedFd::from(file);
+    let (dir, log, file) = new_log("external-file");
     let mut counter = start_counter(file.try_clone().expect("dup"));
     let pid = counter.pid();
     count_passes(&log, 2);
@@ -161,14 +166,8 @@ fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
 
 #[test]
 fn a_file_the_outside_opened_on_its_own_is_no_blocker() {
-    let dir = TempDir::new("own-file").expect("temp dir");
-    let log = dir.path().join("log");
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&log)
-        .expect("log file");
-    let counter = start_counter(OwnedFd::from(file));
+    let (_dir, log, file) = new_log("own-file");
+    let counter = start_counter(file);
     count_passes(&log, 2);
     // The test's own open of the same file: another description, another offset.
     let _reader = std::fs::File::open(&log).expect("reopen");

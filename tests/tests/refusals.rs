@@ -149,15 +149,8 @@ fn check_refused(subject: &Subject, case: &str, expected: &[&str]) {
         let part = part.replace("{pid}", pid).replace("{extra}", extra);
         assert!(line.contains(&part), "{case}: {part:?} not in {line:?}");
     }
-    let left: Vec<_> = std::fs::read_dir(subject.images())
-        .expect("images")
-        .collect();
-    assert!(left.is_empty(), "{case}: a refused dump wrote {left:?}");
-    let staged = std::fs::read_dir(subject.dir()).expect("dir").flatten();
-    let staged: Vec<_> = staged
-        .filter(|entry| entry.file_name().to_string_lossy().contains("partial"))
-        .collect();
-    assert!(staged.is_empty(), "{case}: a refused dump left {staged:?}");
+    let left = subject.images_left();
+    assert!(left.is_empty(), "{case}: a refused dump left {left:?}");
     subject
         .ok_report(case, TIMEOUT)
         .unwrap_or_else(|error| panic!("{case}: {error}"));

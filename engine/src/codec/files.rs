@@ -24,17 +24,19 @@ const FD_CLOEXEC: u32 = 1;
 /// read-only as a directory.
 pub(crate) fn directory_entry(id: u32, path: &str) -> FileEntry {
     let reg = RegFileEntry {
-        id,
         flags: libc::O_RDONLY as u32 | libc::O_DIRECTORY as u32,
-        pos: 0,
-        fown: FownEntry::default(),
         name: path.to_owned(),
         ..Default::default()
     };
+    reg_file_entry(id, reg)
+}
+
+/// A regular-file entry of `files.img`: `reg`, given its id and the entry's type.
+fn reg_file_entry(id: u32, reg: RegFileEntry) -> FileEntry {
     FileEntry {
         r#type: FdTypes::Reg as i32,
         id,
-        reg: Some(reg),
+        reg: Some(RegFileEntry { id, ..reg }),
         ..Default::default()
     }
 }
@@ -97,21 +99,17 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
             }),
             ..Default::default()
         },
-        FileSnapshot::Regular { id, file } => FileEntry {
-            r#type: FdTypes::Reg as i32,
-            id: *id,
-            reg: Some(RegFileEntry {
-                id: *id,
+        FileSnapshot::Regular { id, file } => {
+            let reg = RegFileEntry {
                 flags: file.flags,
                 pos: file.pos,
-                fown: FownEntry::default(),
                 name: file.path.clone(),
                 size: Some(file.size),
                 mode: Some(file.mode),
                 ..Default::default()
-            }),
-            ..Default::default()
-        },
+            };
+            reg_file_entry(*id, reg)
+        }
         FileSnapshot::Pipe { id, pipe } => FileEntry {
             r#type: FdTypes::Pipe as i32,
             id: *id,
@@ -126,20 +124,16 @@ fn file_entry(file: &FileSnapshot) -> FileEntry {
         FileSnapshot::Tty { id, tty } => super::tty::tty_file_entry(*id, tty),
         FileSnapshot::Memfd { id, memfd } => super::invisible::memfd_file_entry(*id, memfd),
         // CRIU's form: a regular-file entry marked external, named by its key.
-        FileSnapshot::External { id, file } => FileEntry {
-            r#type: FdTypes::Reg as i32,
-            id: *id,
-            reg: Some(RegFileEntry {
-                id: *id,
+        FileSnapshot::External { id, file } => {
+            let reg = RegFileEntry {
                 flags: file.flags,
                 pos: file.pos,
-                fown: FownEntry::default(),
                 name: file.key.to_string(),
                 ext: Some(true),
                 ..Default::default()
-            }),
-            ..Default::default()
-        },
+            };
+            reg_file_entry(*id, reg)
+        }
     }
 }
 
