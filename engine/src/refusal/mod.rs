@@ -56,6 +56,9 @@ pub enum RefusalError {
     /// Reading the SysV IPC objects failed.
     #[error("checking SysV IPC: {0}")]
     Ipc(#[source] ProcError),
+    /// crust's own credentials could not be read.
+    #[error("checking what crust may trace: {0}")]
+    Credentials(#[source] crate::privileges::PrivilegeError),
     /// Reading the file locks failed.
     #[error("checking file locks: {0}")]
     Locks(#[source] ProcError),
@@ -221,7 +224,6 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     }
 
     task::check_threads(pid, &mut found)?;
-    task::check_user(pid, &mut found)?;
     task::check_session(pid, tree, allowed, &mut found)?;
     task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;

@@ -69,8 +69,16 @@ pub enum Reason {
     Traced { tracer: Pid },
     /// Seccomp filters are installed.
     SeccompFilter { filters: u32 },
-    /// crust is not root and the process belongs to another user.
+    /// crust lacks CAP_SYS_PTRACE and the process runs with another user's uid.
     OtherUser { uid: u32, crust_uid: u32 },
+    /// crust lacks CAP_SYS_PTRACE and the process runs with another gid.
+    OtherGroup { gid: u32, crust_gid: u32 },
+    /// crust lacks CAP_SYS_PTRACE and the process holds capabilities crust does not.
+    MoreCapabilities { caps: u64 },
+    /// crust lacks CAP_SYS_PTRACE and the process was made undumpable.
+    Undumpable,
+    /// The mapping is read through /proc/PID/map_files, which crust may not open.
+    MapFilesClosed,
     /// A namespace differs from crust's own.
     ForeignNamespace { inode: u64, crust_inode: u64 },
     /// A socket.
@@ -151,6 +159,12 @@ impl Reason {
             Self::SeccompFilter { filters: 1 } => " has a seccomp filter".into(),
             Self::SeccompFilter { filters } => format!(" has {filters} seccomp filters"),
             Self::OtherUser { uid, .. } => format!(" belongs to uid {uid}"),
+            Self::OtherGroup { gid, .. } => format!(" runs with gid {gid}"),
+            Self::MoreCapabilities { caps } => {
+                let names = crate::privileges::capability_names(*caps);
+                format!(" holds capabilities crust has not ({names})")
+            }
+            Self::Undumpable => " is not dumpable (PR_SET_DUMPABLE, or it changed ids)".into(),
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
@@ -187,11 +201,21 @@ impl Reason {
             Self::Zombie => "a zombie has nothing left to dump".into(),
             Self::Traced { .. } => "a traced task cannot be dumped; detach the tracer first".into(),
             Self::SeccompFilter { .. } => "seccomp filters are not supported yet".into(),
-            Self::OtherUser { crust_uid, .. } => {
-                format!(
-                    "crust runs as uid {crust_uid}, not root, and dumps only its own user's \
-                    processes"
-                )
+            Self::OtherUser { crust_uid, .. } => format!(
+                "crust runs as uid {crust_uid} without CAP_SYS_PTRACE, and dumps only its own \
+                user's processes"
+            ),
+            Self::OtherGroup { crust_gid, .. } => format!(
+                "crust runs with gid {crust_gid} without CAP_SYS_PTRACE, and may trace only \
+                processes with its own ids"
+            ),
+            Self::MoreCapabilities { .. } | Self::Undumpable => {
+                "crust may not trace it without CAP_SYS_PTRACE".into()
+            }
+            Self::MapFilesClosed => {
+                "reading it needs CAP_CHECKPOINT_RESTORE (through /proc/PID/map_files), which \
+                crust has not"
+                    .into()
             }
             Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
             Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
