@@ -62,8 +62,9 @@
 //! size, the victim opens it as `/proc/TOOL/fd/N`, maps it `MAP_SHARED` and
 //! closes that fd, all three calls within the first code-trampoline window,
 //! and compel maps its own memfd. The memfd way costs two more remote
-//! syscalls (about 0.09 ms more per infection on a 2-core VM: 0.51 against
-//! 0.42 ms median for seize, infect and cure, as `examples/bench.rs`
+//! syscalls and a memfd: 0.05 to 0.09 ms more per infection on a shared
+//! 2-core VM (median seize, infect and cure 0.25 against 0.20 ms, 0.51
+//! against 0.42 ms under heavier load, as `examples/bench.rs`
 //! measures), keeps the victim longer in the window where a SIGKILL of the
 //! tool harms it, and needs the victim to see the tool's `/proc` entry; so
 //! map_files stays the default where it is open. Either way a failure
