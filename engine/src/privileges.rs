@@ -64,6 +64,12 @@ impl CrustCredentials {
         Ok(CrustCredentials { status })
     }
 
+    /// Credentials as given (for tests of what they allow).
+    #[cfg(test)]
+    pub(crate) fn from_status(status: Status) -> Self {
+        CrustCredentials { status }
+    }
+
     /// Whether capability `cap` is in crust's effective set.
     pub fn has(&self, cap: u32) -> bool {
         self.status.cap_eff & (1 << cap) != 0

@@ -254,7 +254,8 @@ fn roots_images_are_refused_before_anything_is_created() {
     let refused = setup.restore_as_user(Caps::CheckpointRestore);
     let expected = format!(
         "crust: restore from {} failed: pid {pid} (tid {pid}) ran with uid 0, and crust runs \
-         as uid {} without CAP_SETUID: only root restores another user's processes",
+         as uid {} without root's CAP_SETUID, CAP_SETGID and CAP_SETPCAP: only root restores \
+         another user's processes",
         setup.images(),
         setup.user.uid
     );

@@ -13,6 +13,26 @@ use crate::privileges::{capability_names, CrustCredentials};
 use crate::snapshot::TreeSnapshot;
 use crate::snapshot::{Credentials, Rlimit};
 
+/// The resource limits by RLIMIT_* number, as setrlimit(2) names them.
+const LIMIT_NAMES: [&str; 16] = [
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+    "RLIMIT_STACK",
+    "RLIMIT_CORE",
+    "RLIMIT_RSS",
+    "RLIMIT_NPROC",
+    "RLIMIT_NOFILE",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_AS",
+    "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+];
+
 /// CAP_CHOWN.
 const CAP_CHOWN: u32 = 0;
 /// CAP_FOWNER.
@@ -26,7 +46,11 @@ const CAP_SYS_RESOURCE: u32 = 24;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CredentialError {
     /// A uid other than crust's.
-    #[error("pid {pid} (tid {tid}) ran with uid {uid}, and crust runs as uid {crust_uid} without CAP_SETUID: only root restores another user's processes")]
+    #[error(
+        "pid {pid} (tid {tid}) ran with uid {uid}, and crust runs as uid {crust_uid} without \
+         root's CAP_SETUID, CAP_SETGID and CAP_SETPCAP: only root restores another user's \
+         processes"
+    )]
     OtherUid {
         /// The process in the images.
         pid: i32,
@@ -38,7 +62,10 @@ pub enum CredentialError {
         crust_uid: u32,
     },
     /// A gid other than crust's.
-    #[error("pid {pid} (tid {tid}) ran with gid {gid}, and crust runs with gid {crust_gid} without CAP_SETGID")]
+    #[error(
+        "pid {pid} (tid {tid}) ran with gid {gid}, and crust runs with gid {crust_gid} without \
+         root's CAP_SETUID, CAP_SETGID and CAP_SETPCAP"
+    )]
     OtherGid {
         /// The process in the images.
         pid: i32,
@@ -50,7 +77,10 @@ pub enum CredentialError {
         crust_gid: u32,
     },
     /// Supplementary groups other than crust's.
-    #[error("pid {pid} (tid {tid}) had supplementary groups {groups:?}, crust has {crust_groups:?} and lacks CAP_SETGID to change them")]
+    #[error(
+        "pid {pid} (tid {tid}) had supplementary groups {groups:?}; crust has {crust_groups:?} \
+         and may not change them without root's CAP_SETUID, CAP_SETGID and CAP_SETPCAP"
+    )]
     OtherGroups {
         /// The process in the images.
         pid: i32,
@@ -72,7 +102,10 @@ pub enum CredentialError {
         names: String,
     },
     /// Securebits or a bounding set other than crust's.
-    #[error("pid {pid} (tid {tid}) had {what} other than crust's, which only CAP_SETPCAP changes")]
+    #[error(
+        "pid {pid} (tid {tid}) had {what} other than crust's, which only root's CAP_SETPCAP \
+         changes"
+    )]
     Setpcap {
         /// The process in the images.
         pid: i32,
@@ -82,19 +115,25 @@ pub enum CredentialError {
         what: &'static str,
     },
     /// A hard resource limit above crust's own.
-    #[error("pid {pid} had a hard limit of {hard} for resource {resource}, above crust's {crust_hard}, which only CAP_SYS_RESOURCE raises")]
+    #[error(
+        "pid {pid} had a hard {resource} limit of {hard}, above crust's \
+         {crust_hard}, which only CAP_SYS_RESOURCE raises"
+    )]
     HardLimit {
         /// The process in the images.
         pid: i32,
-        /// RLIMIT_* number.
-        resource: usize,
+        /// The limit, as RLIMIT_* names it.
+        resource: &'static str,
         /// Its hard limit.
         hard: u64,
         /// crust's.
         crust_hard: u64,
     },
     /// An unlinked file crust would recreate owned by someone else.
-    #[error("pid {pid}: the unlinked file {path} was owned by uid {uid} gid {gid}, which crust without CAP_CHOWN cannot give it")]
+    #[error(
+        "pid {pid}: the unlinked file {path} was owned by uid {uid} gid {gid}, which crust \
+         without CAP_CHOWN cannot give it"
+    )]
     GhostOwner {
         /// The process holding it.
         pid: i32,
@@ -138,17 +177,18 @@ pub fn check(tree: &TreeSnapshot, crust: &CrustCredentials) -> Result<(), Creden
 }
 
 /// Whether restored threads keep crust's own ids, groups, securebits and bounding set (the
-/// path of a crust without CAP_SETUID, CAP_SETGID and CAP_SETPCAP, whose images [`check`]
-/// found to hold those very ones), read once.
+/// path of a crust without all of CAP_SETUID, CAP_SETGID and CAP_SETPCAP, whose images
+/// [`check`] found to hold those very ones), read once.
 pub fn keeps_crusts_ids() -> bool {
     static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *KEEPS.get_or_init(|| {
-        CrustCredentials::read().is_ok_and(|crust| {
-            !(crust.has(crate::privileges::CAP_SETUID)
-                && crust.has(crate::privileges::CAP_SETGID)
-                && crust.has(CAP_SETPCAP))
-        })
-    })
+    *KEEPS.get_or_init(|| CrustCredentials::read().is_ok_and(|crust| !changes_ids(&crust)))
+}
+
+/// Whether `crust` may give a thread other ids, groups and securebits.
+fn changes_ids(crust: &CrustCredentials) -> bool {
+    crust.has(crate::privileges::CAP_SETUID)
+        && crust.has(crate::privileges::CAP_SETGID)
+        && crust.has(CAP_SETPCAP)
 }
 
 fn check_thread(
@@ -157,37 +197,8 @@ fn check_thread(
     creds: &Credentials,
     crust: &CrustCredentials,
 ) -> Result<(), CredentialError> {
-    let crust_uid = crust.uid();
-    if !crust.has(crate::privileges::CAP_SETUID) {
-        if let Some(&uid) = creds.uids.iter().find(|&&uid| uid != crust_uid) {
-            return Err(CredentialError::OtherUid {
-                pid,
-                tid,
-                uid,
-                crust_uid,
-            });
-        }
-    }
-    let crust_gid = crust.gid();
-    if !crust.has(crate::privileges::CAP_SETGID) {
-        if let Some(&gid) = creds.gids.iter().find(|&&gid| gid != crust_gid) {
-            return Err(CredentialError::OtherGid {
-                pid,
-                tid,
-                gid,
-                crust_gid,
-            });
-        }
-        if !same_set(&creds.groups, crust.groups()) {
-            let groups = creds.groups.clone();
-            let crust_groups = crust.groups().to_vec();
-            return Err(CredentialError::OtherGroups {
-                pid,
-                tid,
-                groups,
-                crust_groups,
-            });
-        }
+    if !changes_ids(crust) {
+        check_same_ids(pid, tid, creds, crust)?;
     }
     let mut held = creds.cap_permitted | creds.cap_effective | creds.cap_ambient;
     if !crust.has(CAP_SETPCAP) {
@@ -198,19 +209,55 @@ fn check_thread(
         let names = capability_names(beyond);
         return Err(CredentialError::Capabilities { pid, tid, names });
     }
-    if !crust.has(CAP_SETPCAP) {
-        let what = if creds.securebits != own_securebits() {
-            Some("securebits")
-        } else if crust.bounding() & !creds.cap_bounding != 0 {
-            Some("a bounding set")
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            return Err(CredentialError::Setpcap { pid, tid, what });
-        }
-    }
     Ok(())
+}
+
+/// The thread's ids, groups, securebits and bounding set must be crust's own.
+fn check_same_ids(
+    pid: i32,
+    tid: i32,
+    creds: &Credentials,
+    crust: &CrustCredentials,
+) -> Result<(), CredentialError> {
+    let crust_uid = crust.uid();
+    if let Some(&uid) = creds.uids.iter().find(|&&uid| uid != crust_uid) {
+        return Err(CredentialError::OtherUid {
+            pid,
+            tid,
+            uid,
+            crust_uid,
+        });
+    }
+    let crust_gid = crust.gid();
+    if let Some(&gid) = creds.gids.iter().find(|&&gid| gid != crust_gid) {
+        return Err(CredentialError::OtherGid {
+            pid,
+            tid,
+            gid,
+            crust_gid,
+        });
+    }
+    if !same_set(&creds.groups, crust.groups()) {
+        let groups = creds.groups.clone();
+        let crust_groups = crust.groups().to_vec();
+        return Err(CredentialError::OtherGroups {
+            pid,
+            tid,
+            groups,
+            crust_groups,
+        });
+    }
+    let what = if creds.securebits != own_securebits() {
+        Some("securebits")
+    } else if crust.bounding() & !creds.cap_bounding != 0 {
+        Some("a bounding set")
+    } else {
+        None
+    };
+    match what {
+        Some(what) => Err(CredentialError::Setpcap { pid, tid, what }),
+        None => Ok(()),
+    }
 }
 
 fn check_limits(pid: i32, limits: &[Rlimit]) -> Result<(), CredentialError> {
@@ -220,6 +267,7 @@ fn check_limits(pid: i32, limits: &[Rlimit]) -> Result<(), CredentialError> {
         };
         if limit.hard > crust {
             let hard = limit.hard;
+            let resource = LIMIT_NAMES.get(resource).copied().unwrap_or("unknown");
             return Err(CredentialError::HardLimit {
                 pid,
                 resource,
@@ -260,4 +308,116 @@ fn own_securebits() -> u32 {
 
 fn same_set(a: &[u32], b: &[u32]) -> bool {
     a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ordinary user's crust (uid 1000, gid 100, group 100, no capability).
+    fn user_crust() -> CrustCredentials {
+        let mut status = crate::proc::status::status(nix::unistd::getpid()).expect("own status");
+        let ids = |id| crate::proc::status::Ids {
+            real: id,
+            effective: id,
+            saved: id,
+            fs: id,
+        };
+        status.uid = ids(1000);
+        status.gid = ids(100);
+        status.groups = vec![100];
+        (status.cap_eff, status.cap_prm) = (0, 0);
+        CrustCredentials::from_status(status)
+    }
+
+    fn users_creds(crust: &CrustCredentials) -> Credentials {
+        Credentials {
+            uids: [1000; 4],
+            gids: [100; 4],
+            groups: vec![100],
+            cap_bounding: crust.bounding(),
+            securebits: own_securebits(),
+            ..Credentials::default()
+        }
+    }
+
+    #[test]
+    fn the_users_own_credentials_pass() {
+        let crust = user_crust();
+        assert_eq!(check_thread(7, 7, &users_creds(&crust), &crust), Ok(()));
+    }
+
+    #[test]
+    fn roots_uid_is_named_first() {
+        let crust = user_crust();
+        let creds = Credentials {
+            uids: [0; 4],
+            gids: [0; 4],
+            cap_permitted: !0,
+            ..users_creds(&crust)
+        };
+        let refused = check_thread(7, 8, &creds, &crust);
+        let expected = CredentialError::OtherUid {
+            pid: 7,
+            tid: 8,
+            uid: 0,
+            crust_uid: 1000,
+        };
+        assert_eq!(refused, Err(expected));
+    }
+
+    #[test]
+    fn a_saved_gid_groups_and_capabilities_are_each_refused() {
+        let crust = user_crust();
+        let creds = Credentials {
+            gids: [100, 100, 5, 100],
+            ..users_creds(&crust)
+        };
+        let refused = check_thread(7, 7, &creds, &crust);
+        assert!(matches!(
+            refused,
+            Err(CredentialError::OtherGid { gid: 5, .. })
+        ));
+
+        let creds = Credentials {
+            groups: vec![100, 27],
+            ..users_creds(&crust)
+        };
+        let refused = check_thread(7, 7, &creds, &crust);
+        assert!(matches!(refused, Err(CredentialError::OtherGroups { .. })));
+
+        let creds = Credentials {
+            cap_ambient: 1 << 40,
+            ..users_creds(&crust)
+        };
+        let refused = check_thread(7, 7, &creds, &crust);
+        let names = "cap_checkpoint_restore".to_string();
+        let expected = CredentialError::Capabilities {
+            pid: 7,
+            tid: 7,
+            names,
+        };
+        assert_eq!(refused, Err(expected));
+    }
+
+    #[test]
+    fn a_hard_limit_above_crusts_is_named() {
+        let above = Rlimit {
+            soft: 0,
+            hard: crust_limit(libc::RLIMIT_NOFILE as usize).expect("own limit") + 1,
+        };
+        let mut limits = vec![Rlimit { soft: 0, hard: 0 }; 16];
+        limits[libc::RLIMIT_NOFILE as usize] = above;
+        let refused = check_limits(9, &limits);
+        assert!(
+            matches!(
+                refused,
+                Err(CredentialError::HardLimit {
+                    resource: "RLIMIT_NOFILE",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
 }
