@@ -114,7 +114,9 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
     if !task::check_identity(root, &mut found)? {
         return Ok(found.refusals);
     }
-    let members = crate::proc::tree::walk(root).map_err(RefusalError::Children)?;
+    // The children of a process crust may not trace are not read: it is refused on its ids.
+    let members =
+        crate::proc::tree::walk_within(root, task::may_trace).map_err(RefusalError::Children)?;
     let root_group = crate::proc::stat::stat(root).ok().map(|stat| stat.pgrp);
     let tree = Tree {
         root,

@@ -92,9 +92,25 @@ fn foreign_tracer(status: &Status) -> Option<Pid> {
 /// else of another user's process is; false when it is refused, and then nothing else of it
 /// must be read.
 pub(super) fn check_owner(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
+    match owner_refusal(pid)? {
+        Some(reason) => {
+            found.add(Resource::Task, reason);
+            Ok(false)
+        }
+        None => Ok(true),
+    }
+}
+
+/// Whether crust may trace `pid` (true when that cannot be read: the check of the process
+/// itself then says why).
+pub(super) fn may_trace(pid: Pid) -> bool {
+    owner_refusal(pid).map_or(true, |refusal| refusal.is_none())
+}
+
+fn owner_refusal(pid: Pid) -> Result<Option<Reason>, RefusalError> {
     let crust = CrustCredentials::read().map_err(RefusalError::Credentials)?;
     if crust.may_trace_other_users() {
-        return Ok(true);
+        return Ok(None);
     }
     let status_path = crate::proc::proc_path(pid, "status");
     let status = status(pid).map_err(RefusalError::Task)?;
@@ -109,13 +125,7 @@ pub(super) fn check_owner(pid: Pid, found: &mut Findings) -> Result<bool, Refusa
         gid: crust.gid(),
         permitted: crust.permitted(),
     };
-    match foreign_owner(&status, proc_owner, tracer) {
-        Some(reason) => {
-            found.add(Resource::Task, reason);
-            Ok(false)
-        }
-        None => Ok(true),
-    }
+    Ok(foreign_owner(&status, proc_owner, tracer))
 }
 
 /// What ptrace compares of a tracer without CAP_SYS_PTRACE.
