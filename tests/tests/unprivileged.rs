@@ -38,7 +38,8 @@ struct Setup {
 impl Setup {
     /// Starts own_tree.py as the test user (`as_root`: as root, in a directory still handed to
     /// the user so that it may write images there).
-    fn start(tag: &str, as_root: bool, shm: bool) -> Setup {
+    /// `options`: own_tree.py's (`shm`, `undumpable`).
+    fn start(tag: &str, as_root: bool, options: &[&str]) -> Setup {
         let user = TestUser::get().expect("the test user");
         let mut copies = None;
         let subject = Subject::start(tag, |dir| {
@@ -55,10 +56,11 @@ impl Setup {
             } else {
                 (user.command(PYTHON, Caps::Nothing), user.uid)
             };
-            command.arg(script).arg(dir).arg(uid.to_string());
-            if shm {
-                command.arg("shm");
-            }
+            command
+                .arg(script)
+                .arg(dir)
+                .arg(uid.to_string())
+                .args(options);
             command
         })
         .expect("workload started");
@@ -158,7 +160,7 @@ fn assert_empty(dir: &Path) {
 #[test]
 fn own_tree_with_checkpoint_restore_is_dumped_and_restored() {
     let _serial = serial();
-    let mut setup = Setup::start("unpriv-cr", false, false);
+    let mut setup = Setup::start("unpriv-cr", false, &[]);
     let dumped = setup.dump_as_user(Caps::CheckpointRestore);
     assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
     setup
@@ -175,7 +177,7 @@ fn own_tree_with_checkpoint_restore_is_dumped_and_restored() {
 #[test]
 fn own_tree_is_dumped_without_any_capability_and_restored_only_with_it() {
     let _serial = serial();
-    let mut setup = Setup::start("unpriv-none", false, false);
+    let mut setup = Setup::start("unpriv-none", false, &[]);
     let dumped = setup.dump_as_user(Caps::Nothing);
     assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
     setup
@@ -206,7 +208,7 @@ fn own_tree_is_dumped_without_any_capability_and_restored_only_with_it() {
 #[test]
 fn roots_process_is_refused_and_left_untouched() {
     let _serial = serial();
-    let setup = Setup::start("unpriv-root-proc", true, false);
+    let setup = Setup::start("unpriv-root-proc", true, &[]);
     let pid = setup.pid();
     let refusal = format!(
         "pid {pid}: process belongs to uid 0: crust runs as uid {} without CAP_SYS_PTRACE, and \
@@ -236,7 +238,7 @@ fn roots_process_is_refused_and_left_untouched() {
 #[test]
 fn roots_images_are_refused_before_anything_is_created() {
     let _serial = serial();
-    let mut setup = Setup::start("unpriv-root-images", true, false);
+    let mut setup = Setup::start("unpriv-root-images", true, &[]);
     let pid = setup.pid();
     tests::dump(pid, setup.subject.images(), false, CRUST_TIMEOUT).expect("root dumps");
     setup
@@ -276,7 +278,7 @@ fn roots_images_are_refused_before_anything_is_created() {
 #[test]
 fn shared_anonymous_memory_needs_checkpoint_restore() {
     let _serial = serial();
-    let mut setup = Setup::start("unpriv-shm", false, true);
+    let mut setup = Setup::start("unpriv-shm", false, &["shm"]);
     let pid = setup.pid();
     let range = setup
         .subject
@@ -318,5 +320,30 @@ fn shared_anonymous_memory_needs_checkpoint_restore() {
     setup.check_images();
     let restored = setup.restore_as_user(Caps::CheckpointRestore);
     setup.check_restored(&restored);
+    setup.subject.finish().expect("clean up");
+}
+
+/// The user's own process made undumpable (as ssh-agent and gpg-agent do) cannot be traced
+/// without CAP_SYS_PTRACE: refused on its ids, and it runs on untouched.
+#[test]
+fn an_undumpable_process_of_the_users_is_refused() {
+    let _serial = serial();
+    let setup = Setup::start("unpriv-undumpable", false, &["undumpable"]);
+    let pid = setup.pid();
+    let refusal = format!(
+        "pid {pid}: process is not dumpable (PR_SET_DUMPABLE, or it changed ids): crust may \
+         not trace it without CAP_SYS_PTRACE"
+    );
+    let refused = setup.dump_as_user(Caps::CheckpointRestore);
+    assert_eq!(
+        failure(&refused),
+        format!("crust: dump of pid {pid} failed: {refusal}")
+    );
+    assert_empty(setup.subject.images());
+    let more = format!("uid={}", setup.user.uid);
+    setup
+        .subject
+        .ok_report(&more, REPORT_TIMEOUT)
+        .expect("the process finds itself intact");
     setup.subject.finish().expect("clean up");
 }

@@ -1,8 +1,9 @@
 # A small tree for the unprivileged tests: a parent with a file it wrote, a
 # pipe holding bytes in flight, and a child that echoes through a pair of
-# pipes; optionally MAP_SHARED anonymous memory shared with the child.
+# pipes; optionally MAP_SHARED anonymous memory shared with the child, and
+# optionally made undumpable.
 #
-# usage: own_tree.py DIR UID [shm]
+# usage: own_tree.py DIR UID [shm] [undumpable]
 # Prints "ready" (with "shm=START-END" if asked); on SIGUSR1 checks itself and
 # prints "OK pid=PID uid=UID" or "FAIL ..." with what is wrong.
 import ctypes
@@ -13,7 +14,11 @@ import signal
 import sys
 
 directory, expected_uid = sys.argv[1], int(sys.argv[2])
-with_shm = len(sys.argv) > 3 and sys.argv[3] == "shm"
+with_shm = "shm" in sys.argv[3:]
+if "undumpable" in sys.argv[3:]:
+    PR_SET_DUMPABLE = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        sys.exit(f"prctl(PR_SET_DUMPABLE, 0): errno {ctypes.get_errno()}")
 
 data_path = os.path.join(directory, "data")
 data = open(data_path, "w")
