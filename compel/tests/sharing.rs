@@ -120,3 +120,45 @@ fn a_victim_that_cannot_open_the_memfd_is_left_as_it_was() {
     let report = victim.report();
     assert!(report.starts_with("REPORT ok"), "victim reported: {report}");
 }
+
+#[test]
+fn a_victim_whose_mmap_of_the_memfd_fails_keeps_no_fd_of_it() {
+    let mut victim = VictimProcess::start("busy");
+    victim.wait_word_nonzero(victim.hex("counters"));
+    let pid = victim.pid();
+    let before = footprint(&victim);
+    let limit = |bytes: &str| {
+        let status = std::process::Command::new("prlimit")
+            .arg(format!("--pid={pid}"))
+            .arg(format!("--as={bytes}:"))
+            .status()
+            .expect("run prlimit");
+        assert!(status.success(), "prlimit --as={bytes}: {status}");
+    };
+    // No room for one more mapping: the victim opens the memfd, its mmap fails.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|size| size.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize");
+    limit(&(kib * 1024).to_string());
+
+    let error = Victim::seize(pid)
+        .expect("seize")
+        .infect_with(memfd_options());
+    match error {
+        Err(InfectError::Remote { step, .. }) => assert_eq!(step, "mapping the host's memfd"),
+        other => panic!("expected the victim's mmap to fail, got {other:?}"),
+    }
+    assert_eq!(
+        footprint(&victim),
+        before,
+        "a failed infection changed the victim"
+    );
+
+    limit("unlimited");
+    victim.release_busy_loop();
+    let report = victim.report();
+    assert!(report.starts_with("REPORT ok"), "victim reported: {report}");
+}
