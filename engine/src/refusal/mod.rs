@@ -20,6 +20,7 @@ mod sockets;
 mod sysvipc;
 mod task;
 mod tty;
+mod wording;
 
 use std::collections::{BTreeMap, BTreeSet};
 
