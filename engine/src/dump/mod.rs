@@ -91,6 +91,9 @@ pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let root = options.pid;
     check_target(root)?;
+    // A process crust may not trace is refused on its ids, before anything else of it is read.
+    refuse(crate::refusal::check_owner(root)?)?;
+    check_external(root, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
         file_locks: options.file_locks,
@@ -98,10 +101,8 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         ghost_limit: options.ghost_limit,
     };
     // Looked for before anything is done to the tree, and again once it is
-    // frozen, in case it changed in between; first of all, so that another
-    // user's process is refused before anything of it but its ids is read.
+    // frozen, in case it changed in between.
     refuse_what_cannot_be_dumped(root, &allowed)?;
-    check_external(root, &options.external)?;
     let frozen = tree::freeze(root)?;
     let frozen_at = Instant::now();
     log::info!(
@@ -232,7 +233,10 @@ fn check_external(pid: Pid, external: &[External]) -> Result<(), DumpError> {
 
 /// Every blocker of the tree at once, while it is frozen and untouched.
 fn refuse_what_cannot_be_dumped(pid: Pid, allowed: &Allowances) -> Result<(), DumpError> {
-    let refusals = crate::refusal::check_tree_with(pid, allowed)?;
+    refuse(crate::refusal::check_tree_with(pid, allowed)?)
+}
+
+fn refuse(refusals: Vec<crate::refusal::Refusal>) -> Result<(), DumpError> {
     if refusals.is_empty() {
         return Ok(());
     }

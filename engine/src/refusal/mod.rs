@@ -141,6 +141,14 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
     Ok(refusals)
 }
 
+/// The refusal of a process crust may not trace (another user's, one holding capabilities
+/// crust lacks, an undumpable one), read from its ids alone; empty when crust may trace it.
+pub fn check_owner(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    let mut found = Findings::new(pid);
+    task::check_owner(pid, &mut found)?;
+    Ok(found.refusals)
+}
+
 fn gone(pid: Pid) -> bool {
     !crate::proc::proc_path(pid, "stat").exists()
 }
