@@ -36,3 +36,11 @@ done
 cargo fmt --version >/dev/null 2>&1 || fail "cargo fmt not found: rustup component add rustfmt"
 cargo clippy --version >/dev/null 2>&1 || fail "cargo clippy not found: rustup component add clippy"
 command -v crit >/dev/null || fail "crit not found after installing criu"
+
+# The ordinary user the unprivileged end-to-end tests run crust as
+# (tests/src/user.rs makes it too, when missing; exit status 9: it exists).
+if ! id crust-test >/dev/null 2>&1; then
+    [[ $(id -u) -eq 0 ]] || fail "user crust-test is missing: run as root to create it"
+    useradd --system --no-create-home --shell /usr/sbin/nologin crust-test || [[ $? -eq 9 ]] ||
+        fail "useradd crust-test failed"
+fi

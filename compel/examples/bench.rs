@@ -3,7 +3,8 @@
 //! Forks a victim that fills SIZE_MIB of anonymous memory and waits, then
 //! measures, in one run:
 //! - seize + infect + cure, and seize + infect + start parasite + cure
-//!   (median and 90th percentile of ITERATIONS);
+//!   (median and 90th percentile of ITERATIONS), with the shared area
+//!   mapped through map_files (if this process may) and through a memfd;
 //! - draining the victim's memory through the parasite (into a discarding
 //!   callback, and spliced into a tmpfs file);
 //! - reading the same memory with pread on /proc/PID/mem;
@@ -21,8 +22,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use compel::infect::{DrainSink, PageRange};
-use compel::Victim;
+use compel::infect::{AreaSharing, DrainSink, PageRange};
+use compel::{InfectOptions, Victim};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe, ForkResult, Pid};
@@ -85,11 +86,20 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.5), at(0.9))
 }
 
-fn latency(pid: Pid, iterations: usize, with_parasite: bool) -> Result<(f64, f64), Error> {
+fn latency(
+    pid: Pid,
+    iterations: usize,
+    with_parasite: bool,
+    sharing: AreaSharing,
+) -> Result<(f64, f64), Error> {
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let start = Instant::now();
-        let infection = Victim::seize(pid)?.infect()?;
+        let options = InfectOptions {
+            sharing,
+            ..InfectOptions::default()
+        };
+        let infection = Victim::seize(pid)?.infect_with(options)?;
         if with_parasite {
             infection.start_parasite()?.cure()?;
         } else {
@@ -163,14 +173,20 @@ fn bench(pid: Pid, range: PageRange, iterations: usize, dir: &Path) -> Result<()
     let size = range.len as usize;
     let file = dir.join(format!("compel-bench-{}", std::process::id()));
 
-    let (median, p90) = latency(pid, iterations, false)?;
-    println!(
-        "seize+infect+cure               median {median:.3} ms  p90 {p90:.3} ms  (n={iterations})"
-    );
-    let (median, p90) = latency(pid, iterations, true)?;
-    println!(
-        "seize+infect+parasite+cure      median {median:.3} ms  p90 {p90:.3} ms  (n={iterations})"
-    );
+    let mut ways = vec![("memfd", AreaSharing::Memfd)];
+    if AreaSharing::Auto.resolve() == AreaSharing::MapFiles {
+        ways.insert(0, ("map_files", AreaSharing::MapFiles));
+    }
+    for (name, sharing) in ways {
+        let (median, p90) = latency(pid, iterations, false, sharing)?;
+        println!(
+            "seize+infect+cure {name:<12}   median {median:.3} ms  p90 {p90:.3} ms  (n={iterations})"
+        );
+        let (median, p90) = latency(pid, iterations, true, sharing)?;
+        println!(
+            "  +parasite {name:<12}       median {median:.3} ms  p90 {p90:.3} ms  (n={iterations})"
+        );
+    }
 
     println!("memory: {} MiB", size >> 20);
     println!(

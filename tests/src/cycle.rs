@@ -290,6 +290,11 @@ impl Subject {
 
     /// Waits for its report: the first line of the output starting with
     /// `OK` or `FAIL`.
+    /// Takes charge of the process a restore run elsewhere brought back with its pid.
+    pub fn adopt_restored(&mut self) -> Result<(), CycleError> {
+        Ok(self.workload.adopt_restored()?)
+    }
+
     pub fn report(&self, timeout: Duration) -> Result<String, CycleError> {
         let found = poll_until(timeout, || {
             let text = std::fs::read_to_string(&self.output).ok()?;

@@ -27,6 +27,7 @@ mod run;
 mod session;
 mod tempdir;
 pub mod tree;
+mod user;
 mod watch;
 mod workload;
 
@@ -39,5 +40,6 @@ pub use cycle::{CycleError, Subject};
 pub use run::{run_with_timeout, Finished, RunError};
 pub use session::spawn_in_own_session;
 pub use tempdir::TempDir;
+pub use user::{Caps, TestUser, UserError, TEST_USER};
 pub use watch::{poll_until, wait_for_line, wait_until_gone, WatchError};
 pub use workload::{KillOnDrop, Workload, WorkloadError};

@@ -3,9 +3,10 @@
 
 use arch::x86_64::nr;
 use arch::x86_64::sigframe::{self, FpuState, UcStack};
-use arch::x86_64::trampoline::{self, SYSCALL_INT3};
+use arch::x86_64::trampoline;
 use nix::unistd::Pid;
 
+use super::first_map::Backing;
 use super::layout::{AreaLayout, AreaRequest, LayoutError};
 use super::protocol::{SELFCURE_SYMBOL, SIGFRAME_SYMBOL};
 use super::shared::{SharedArea, SharedError};
@@ -68,8 +69,9 @@ impl Victim {
         let symbols = blob_symbols(pid, &blob)?;
         let layout = plan(&self, &blob, &options)?;
 
-        let remote = self.map_area(layout.size)?;
-        let area = match self.share_area(remote, &layout, symbols) {
+        let backing = Backing::create(pid, options.sharing, layout.size)?;
+        let remote = self.map_area(layout.size, &backing)?;
+        let area = match self.share_area(remote, &layout, symbols, backing) {
             Ok(area) => area,
             Err(error) => {
                 self.unmap_with_code_trampoline(remote, layout.size);
@@ -90,39 +92,6 @@ impl Victim {
         Ok(infection)
     }
 
-    /// The first remote syscall: mmap through `syscall; int3` written over the
-    /// leader's code, put back at once, then the leader's registers and mask
-    /// too, so that a tracer dying from here on leaves the victim as it was.
-    fn map_area(&mut self, size: usize) -> Result<u64, InfectError> {
-        let pid = self.pid();
-        let leader = self.leader_mut();
-        let at = leader.regs.rip & !7;
-        let prot = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64;
-        let flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
-        let args = [0, size as u64, prot, flags, u64::MAX, 0];
-
-        let ptrace = |source| InfectError::ptrace(pid, source);
-        leader.tracee.set_sigmask(ALL_SIGNALS).map_err(ptrace)?;
-        let code = leader
-            .tracee
-            .replace_bytes(at, &SYSCALL_INT3)
-            .map_err(ptrace)?;
-        let result = leader.tracee.syscall(at, nr::MMAP as i64, args);
-        let put_back = leader.tracee.replace_bytes(at, &code);
-        let mask_back = leader.tracee.set_sigmask(leader.sigmask);
-        let resumable = restart::for_direct_resume(&leader.regs);
-        let regs_back = leader.tracee.set_regs(&resumable);
-
-        let mapping = "mapping the area";
-        let result = result.map_err(|source| InfectError::remote(pid, mapping, source))?;
-        put_back.map_err(ptrace)?;
-        regs_back.map_err(ptrace)?;
-        mask_back.map_err(ptrace)?;
-        let tid = leader.tracee.tid();
-        check_result(tid, nr::MMAP as i64, result)
-            .map_err(|source| InfectError::remote(pid, mapping, source))
-    }
-
     /// Maps the area in the host and writes the area trampoline first, so
     /// that from here on a cure can go through it.
     fn share_area(
@@ -130,34 +99,20 @@ impl Victim {
         remote: u64,
         layout: &AreaLayout,
         symbols: BlobSymbols,
+        backing: Backing,
     ) -> Result<SharedArea, InfectError> {
         let pid = self.pid();
-        let area = SharedArea::map(pid, remote, layout.size)
-            .map_err(|source| InfectError::Shared { pid, source })?;
+        let area = match backing {
+            Backing::Anonymous => SharedArea::map(pid, remote, layout.size),
+            Backing::Memfd(memfd) => SharedArea::map_memfd(remote, layout.size, memfd),
+        };
+        let area = area.map_err(|source| InfectError::Shared { pid, source })?;
         let at = area.remote_at(layout.trampoline);
         let bytes = trampoline::syscall_jmp(at, remote + symbols.selfcure)
             .ok_or(InfectError::TrampolineReach { pid, at })?;
         area.write(layout.trampoline, &bytes)
             .map_err(|source| InfectError::Shared { pid, source })?;
         Ok(area)
-    }
-
-    /// Cleanup when the area could not be shared: unmap it in the victim with
-    /// the code trampoline once more (best effort, logged).
-    fn unmap_with_code_trampoline(&mut self, remote: u64, size: usize) {
-        let leader = self.leader_mut();
-        let at = leader.regs.rip & !7;
-        let Ok(code) = leader.tracee.replace_bytes(at, &SYSCALL_INT3) else {
-            return;
-        };
-        let args = [remote, size as u64, 0, 0, 0, 0];
-        let result = leader.tracee.syscall_checked(at, nr::MUNMAP as i64, args);
-        if let Err(error) = leader.tracee.replace_bytes(at, &code) {
-            log::warn!("cannot put back the code at {at:#x}: {error}");
-        }
-        if let Err(error) = result {
-            log::warn!("cannot unmap the area at {remote:#x}: {error}");
-        }
     }
 }
 

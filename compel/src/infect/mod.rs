@@ -8,6 +8,7 @@
 mod control;
 mod cure;
 mod drain;
+mod first_map;
 mod infection;
 mod layout;
 mod parasite;
@@ -22,6 +23,7 @@ use nix::unistd::Pid;
 
 pub use control::ControlError;
 pub use drain::DrainSink;
+pub use first_map::AreaSharing;
 pub use infection::Infection;
 pub use layout::{AreaLayout, LayoutError, DEFAULT_ARGS_SIZE, DEFAULT_STACK_SIZE};
 pub use parasite::{Parasite, ParasiteError};
@@ -45,6 +47,8 @@ pub struct InfectOptions {
     pub args_size: usize,
     /// Bytes of stack for the parasite.
     pub stack_size: usize,
+    /// How the host maps the shared area.
+    pub sharing: AreaSharing,
 }
 
 impl Default for InfectOptions {
@@ -54,6 +58,7 @@ impl Default for InfectOptions {
             area_size: None,
             args_size: DEFAULT_ARGS_SIZE,
             stack_size: DEFAULT_STACK_SIZE,
+            sharing: AreaSharing::Auto,
         }
     }
 }
@@ -168,6 +173,14 @@ pub enum InfectError {
         pid: Pid,
         /// The error.
         source: SharedError,
+    },
+    /// The host's memfd for the area could not be made.
+    #[error("pid {pid}: cannot create compel's memfd for the shared area: {errno}")]
+    Memfd {
+        /// The victim.
+        pid: Pid,
+        /// The kernel's error.
+        errno: nix::errno::Errno,
     },
     /// The self-cure jump cannot reach the blob (cannot happen within one area).
     #[error("pid {pid}: area trampoline at {at:#x} cannot reach the blob")]

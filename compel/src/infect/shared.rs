@@ -1,9 +1,10 @@
 //! The host's view of the shared area.
 //!
-//! The victim maps the area with a remote `mmap(MAP_SHARED | MAP_ANONYMOUS)`;
-//! the host opens the same memory object through
-//! `/proc/PID/map_files/START-END` and maps it `MAP_SHARED` too, so bytes
-//! written on either side are seen by the other without a copy.
+//! Either the victim maps the area with a remote
+//! `mmap(MAP_SHARED | MAP_ANONYMOUS)` and the host opens the same memory
+//! object through `/proc/PID/map_files/START-END`, or the host made the
+//! object as a memfd that the victim mapped; both sides map it `MAP_SHARED`,
+//! so bytes written on either side are seen by the other without a copy.
 //!
 //! # Safety
 //!
@@ -13,7 +14,7 @@
 
 use std::fs::OpenOptions;
 use std::num::NonZeroUsize;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::ptr::NonNull;
 
@@ -42,6 +43,14 @@ pub enum SharedError {
         /// The kernel's error.
         errno: Errno,
     },
+    /// The host `mmap` of its memfd failed.
+    #[error("cannot map compel's memfd ({size} bytes) in the host: {errno}")]
+    MapMemfd {
+        /// Bytes asked for.
+        size: usize,
+        /// The kernel's error.
+        errno: Errno,
+    },
     /// An access outside the area.
     #[error("access of {len} bytes at offset {offset:#x} is outside the area of {size} bytes")]
     OutOfBounds {
@@ -63,7 +72,8 @@ pub struct SharedArea {
 }
 
 impl SharedArea {
-    /// Maps the victim's area at `remote` (`size` bytes) into the host.
+    /// Maps the victim's anonymous area at `remote` (`size` bytes) into the
+    /// host through its map_files entry.
     pub fn map(pid: Pid, remote: u64, size: usize) -> Result<Self, SharedError> {
         let end = remote + size as u64;
         let path = PathBuf::from(format!("/proc/{pid}/map_files/{remote:x}-{end:x}"));
@@ -75,16 +85,24 @@ impl SharedArea {
                 path: path.clone(),
                 source,
             })?;
-        let length = NonZeroUsize::new(size).ok_or(SharedError::Map {
-            path: path.clone(),
+        Self::map_fd(remote, size, file.into()).map_err(|errno| SharedError::Map {
+            path,
             size,
-            errno: Errno::EINVAL,
-        })?;
+            errno,
+        })
+    }
+
+    /// Maps the host's memfd that the victim mapped at `remote` (`size` bytes).
+    pub fn map_memfd(remote: u64, size: usize, memfd: OwnedFd) -> Result<Self, SharedError> {
+        Self::map_fd(remote, size, memfd).map_err(|errno| SharedError::MapMemfd { size, errno })
+    }
+
+    fn map_fd(remote: u64, size: usize, fd: OwnedFd) -> Result<Self, Errno> {
+        let length = NonZeroUsize::new(size).ok_or(Errno::EINVAL)?;
         let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
         // SAFETY: a fresh shared mapping at an address the kernel picks; it
         // aliases no Rust object and is only accessed through copy_in/copy_out.
-        let host = unsafe { mman::mmap(None, length, prot, MapFlags::MAP_SHARED, file.as_fd(), 0) }
-            .map_err(|errno| SharedError::Map { path, size, errno })?;
+        let host = unsafe { mman::mmap(None, length, prot, MapFlags::MAP_SHARED, fd.as_fd(), 0) }?;
         Ok(SharedArea { remote, size, host })
     }
 
@@ -167,6 +185,33 @@ impl Drop for SharedArea {
             );
         }
     }
+}
+
+/// Whether this process may open map_files entries (CAP_CHECKPOINT_RESTORE or
+/// CAP_SYS_ADMIN in the initial user namespace): the kernel checks the
+/// opener, whatever the target, so opening one of our own says it exactly.
+pub(crate) fn host_may_open_map_files() -> bool {
+    let Some(length) = NonZeroUsize::new(4096) else {
+        return false;
+    };
+    let prot = ProtFlags::PROT_READ;
+    let flags = MapFlags::MAP_SHARED | MapFlags::MAP_ANONYMOUS;
+    // SAFETY: a fresh page at an address the kernel picks, never dereferenced.
+    let Ok(page) = (unsafe { mman::mmap_anonymous(None, length, prot, flags) }) else {
+        return false;
+    };
+    let start = page.as_ptr() as usize;
+    let path = format!("/proc/self/map_files/{start:x}-{:x}", start + 4096);
+    let opened = std::fs::File::open(&path);
+    log::debug!(
+        "opening {path} to probe map_files: {:?}",
+        opened.as_ref().err()
+    );
+    // SAFETY: the page mapped above, which nothing points into.
+    if let Err(errno) = unsafe { mman::munmap(page, 4096) } {
+        log::warn!("cannot unmap the probe page at {start:#x}: {errno}");
+    }
+    opened.is_ok()
 }
 
 /// Types made only of integers with no padding, that any bit pattern makes valid.

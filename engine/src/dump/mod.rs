@@ -91,6 +91,8 @@ pub fn dump(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
 fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let root = options.pid;
     check_target(root)?;
+    // A process crust may not trace is refused on its ids, before anything else of it is read.
+    refuse(crate::refusal::check_owner(root)?)?;
     check_external(root, &options.external)?;
     let allowed = Allowances {
         external: options.external.iter().copied().collect(),
@@ -234,7 +236,6 @@ pub fn blockers(
 
 /// Refuses pids crust must never touch, before anything is done to them.
 fn check_target(pid: Pid) -> Result<(), DumpError> {
-    crate::privileges::require_checkpoint_restore("dump")?;
     if pid == nix::unistd::getpid() {
         return Err(DumpError::Myself(pid));
     }
@@ -278,7 +279,10 @@ fn check_external(root: Pid, external: &[External]) -> Result<(), DumpError> {
 
 /// Every blocker of the tree at once, while it is frozen and untouched.
 fn refuse_what_cannot_be_dumped(pid: Pid, allowed: &Allowances) -> Result<(), DumpError> {
-    let refusals = crate::refusal::check_tree_with(pid, allowed)?;
+    refuse(crate::refusal::check_tree_with(pid, allowed)?)
+}
+
+fn refuse(refusals: Vec<crate::refusal::Refusal>) -> Result<(), DumpError> {
     if refusals.is_empty() {
         return Ok(());
     }

@@ -42,8 +42,53 @@ pub struct Feature {
     pub name: &'static str,
     /// Whether crust can do without it.
     pub need: Need,
+    /// The privilege its probe needs, when it needs one.
+    pub gate: Option<&'static Gate>,
     probe: fn() -> Result<(), KerndatError>,
 }
+
+/// A privilege a feature's probe needs, so that a crust without it cannot tell whether the
+/// kernel has the feature (and cannot use it either).
+#[derive(Debug)]
+pub struct Gate {
+    /// The privilege, as the user reads it (`CAP_CHECKPOINT_RESTORE`).
+    pub needs: &'static str,
+    /// What crust does without it.
+    pub without: &'static str,
+    held: fn() -> bool,
+}
+
+impl Gate {
+    /// Whether crust holds the privilege.
+    pub fn held(&self) -> bool {
+        (self.held)()
+    }
+}
+
+static MAP_FILES_GATE: Gate = Gate {
+    needs: "CAP_CHECKPOINT_RESTORE",
+    without: "compel shares its area through a memfd, and a dump refuses MAP_SHARED anonymous \
+        memory, memfd and unlinked-file mappings",
+    held: crate::privileges::may_open_map_files,
+};
+
+static SET_TID_GATE: Gate = Gate {
+    needs: "CAP_CHECKPOINT_RESTORE",
+    without: "crust restore is refused",
+    held: || crate::privileges::CrustCredentials::read().is_ok_and(|c| c.may_choose_pids()),
+};
+
+static USERFAULTFD_GATE: Gate = Gate {
+    needs: "CAP_SYS_PTRACE (or sysctl vm.unprivileged_userfaultfd=1)",
+    without: "nothing changes today: crust restores no memory lazily yet",
+    held: || crate::privileges::CrustCredentials::read().is_ok_and(|c| c.may_trace_other_users()),
+};
+
+static ROOT_GATE: Gate = Gate {
+    needs: "root",
+    without: "a restore relies on clone3 set_tid alone, which is what crust uses",
+    held: || nix::unistd::geteuid().is_root(),
+};
 
 impl Feature {
     /// Tries the feature on this kernel; the error says what was missing.
@@ -195,6 +240,7 @@ const fn required(name: &'static str, probe: fn() -> Result<(), KerndatError>) -
     Feature {
         name,
         need: Need::Required,
+        gate: None,
         probe,
     }
 }
@@ -203,6 +249,20 @@ const fn optional(name: &'static str, probe: fn() -> Result<(), KerndatError>) -
     Feature {
         name,
         need: Need::Optional,
+        gate: None,
+        probe,
+    }
+}
+
+const fn gated(
+    name: &'static str,
+    probe: fn() -> Result<(), KerndatError>,
+    gate: &'static Gate,
+) -> Feature {
+    Feature {
+        name,
+        need: Need::Required,
+        gate: Some(gate),
         probe,
     }
 }
@@ -219,14 +279,23 @@ static FEATURES: [Feature; 19] = [
         "ptrace PTRACE_GET_RSEQ_CONFIGURATION",
         ptrace::get_rseq_configuration,
     ),
-    required("/proc/PID/map_files readable", memory::map_files),
-    required("clone3 with set_tid", process::clone3_set_tid),
-    required(
+    gated(
+        "/proc/PID/map_files readable",
+        memory::map_files,
+        &MAP_FILES_GATE,
+    ),
+    gated(
+        "clone3 with set_tid",
+        process::clone3_set_tid,
+        &SET_TID_GATE,
+    ),
+    gated(
         "/proc/sys/kernel/ns_last_pid writable",
         process::ns_last_pid,
+        &ROOT_GATE,
     ),
     required("memfd_create", memory::memfd_create),
-    required("userfaultfd", memory::userfaultfd),
+    gated("userfaultfd", memory::userfaultfd, &USERFAULTFD_GATE),
     required("kcmp", process::kcmp),
     required("pidfd_open and pidfd_getfd", process::pidfd),
     required("vmsplice", memory::vmsplice),

@@ -366,6 +366,18 @@ mod tests {
         );
     }
 
+    /// A reader without CAP_SYS_ADMIN sees PFN 0 for every page: no page is taken for the
+    /// zero page then, and every present one is stored.
+    #[test]
+    fn hidden_frame_numbers_store_every_present_page() {
+        assert_eq!(PagemapEntry(PRESENT).pfn(), None);
+        let pages = vec![PRESENT, PRESENT, 0, SWAPPED, PRESENT];
+        assert_eq!(
+            runs(pages, StorePolicy::Populated, None),
+            vec![(0, 2), (3, 2)]
+        );
+    }
+
     #[test]
     fn private_file_runs_keep_only_copies() {
         let pages = vec![

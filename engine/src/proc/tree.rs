@@ -19,6 +19,15 @@ pub struct Member {
 /// `root` and every descendant, parents before children (depth first, children in pid
 /// order). A descendant that exits while the tree is read is left out; the root must exist.
 pub fn walk(root: Pid) -> Result<Vec<Member>, ProcError> {
+    walk_within(root, |_| true)
+}
+
+/// [`walk`], listing the children only of the processes `descend` accepts (the others are
+/// members without descendants).
+pub fn walk_within(
+    root: Pid,
+    mut descend: impl FnMut(Pid) -> bool,
+) -> Result<Vec<Member>, ProcError> {
     let mut members = Vec::new();
     let mut stack = vec![(root, None)];
     while let Some((pid, parent)) = stack.pop() {
@@ -33,7 +42,7 @@ pub fn walk(root: Pid) -> Result<Vec<Member>, ProcError> {
             parent,
             zombie,
         });
-        if zombie {
+        if zombie || !descend(pid) {
             continue;
         }
         let children = match super::task::children(pid) {

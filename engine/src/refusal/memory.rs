@@ -16,8 +16,14 @@ pub(super) fn check_memory(
     ghost_limit: u64,
     found: &mut Findings,
 ) -> Result<(), RefusalError> {
+    let map_files_open = crate::privileges::may_open_map_files();
     for vma in maps(pid).map_err(RefusalError::Memory)? {
         let hugetlb = vma.flags.contains(VmFlags::HUGETLB);
+        if let (Some(what), false, false) = (read_through_map_files(&vma), map_files_open, hugetlb)
+        {
+            found.add_range(vma.start, vma.end, what, Reason::MapFilesClosed);
+            continue;
+        }
         if let (
             VmaKind::File {
                 path,
@@ -41,6 +47,21 @@ pub(super) fn check_memory(
         }
     }
     Ok(())
+}
+
+/// What a vma that the dump reads through /proc/PID/map_files is (shared anonymous memory,
+/// a mapped memfd, a mapped unlinked file), or None.
+fn read_through_map_files(vma: &Vma) -> Option<String> {
+    match &vma.kind {
+        VmaKind::SharedAnonymous => Some("is shared anonymous memory".into()),
+        VmaKind::SharedAnonNamed(name) => Some(format!("is shared anonymous memory ({name})")),
+        VmaKind::Memfd { name } => Some(format!("maps memfd:{name}")),
+        VmaKind::File {
+            path,
+            deleted: true,
+        } => Some(format!("maps {} (deleted)", path.display())),
+        _ => None,
+    }
 }
 
 /// The refusal for a vma, given the stat of the path it names (files only), if any.

@@ -21,6 +21,7 @@ mod sockets;
 mod sysvipc;
 mod task;
 mod tty;
+mod wording;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,6 +58,9 @@ pub enum RefusalError {
     /// Reading the SysV IPC objects failed.
     #[error("checking SysV IPC: {0}")]
     Ipc(#[source] ProcError),
+    /// crust's own credentials could not be read.
+    #[error("checking what crust may trace: {0}")]
+    Credentials(#[source] crate::privileges::PrivilegeError),
     /// Reading the file locks failed.
     #[error("checking file locks: {0}")]
     Locks(#[source] ProcError),
@@ -112,7 +116,9 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
     if !task::check_identity(root, &mut found)? {
         return Ok(found.refusals);
     }
-    let members = crate::proc::tree::walk(root).map_err(RefusalError::Children)?;
+    // The children of a process crust may not trace are not read: it is refused on its ids.
+    let members =
+        crate::proc::tree::walk_within(root, task::may_trace).map_err(RefusalError::Children)?;
     let root_group = crate::proc::stat::stat(root).ok().map(|stat| stat.pgrp);
     let tree = Tree {
         root,
@@ -135,6 +141,14 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
         }
     }
     Ok(refusals)
+}
+
+/// The refusal of a process crust may not trace (another user's, one holding capabilities
+/// crust lacks, an undumpable one), read from its ids alone; empty when crust may trace it.
+pub fn check_owner(pid: Pid) -> Result<Vec<Refusal>, RefusalError> {
+    let mut found = Findings::new(pid);
+    task::check_owner(pid, &mut found)?;
+    Ok(found.refusals)
 }
 
 fn gone(pid: Pid) -> bool {
@@ -233,7 +247,6 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     }
 
     task::check_threads(pid, &mut found)?;
-    task::check_user(pid, &mut found)?;
     task::check_session(pid, tree, allowed, &mut found)?;
     task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;

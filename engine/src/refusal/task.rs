@@ -5,15 +5,20 @@ use std::path::Path;
 use nix::unistd::Pid;
 
 use super::{vanished, Findings, Reason, RefusalError, Resource, Tree};
+use crate::privileges::CrustCredentials;
 use crate::proc::ns::{ns_inode, NsKind};
 use crate::proc::stat::stat;
-use crate::proc::status::{status, thread_status, SeccompMode, Status, TaskState};
+use crate::proc::status::{status, thread_status, Ids, SeccompMode, Status, TaskState};
 use crate::proc::task::tasks;
 
-/// Refuse crust itself, kernel threads and zombies; false when nothing else can be checked.
+/// Refuse crust itself, processes crust may not trace (before anything else of them is
+/// read), kernel threads and zombies; false when nothing else can be checked.
 pub(super) fn check_identity(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
     if pid == nix::unistd::getpid() || Path::new(&format!("/proc/self/task/{pid}")).exists() {
         found.add(Resource::Task, Reason::IsCrust);
+        return Ok(false);
+    }
+    if !check_owner(pid, found)? {
         return Ok(false);
     }
     let stat = stat(pid).map_err(RefusalError::Task)?;
@@ -81,28 +86,94 @@ fn foreign_tracer(status: &Status) -> Option<Pid> {
     Some(tracer)
 }
 
-/// Refuse a process of another user when crust is not root.
-pub(super) fn check_user(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
-    let crust_uid = nix::unistd::geteuid().as_raw();
-    if crust_uid == 0 {
-        return Ok(());
+/// Refuse a process crust may not trace: another user's, one holding capabilities crust
+/// lacks, or one made undumpable, unless crust has CAP_SYS_PTRACE. Only its status (ids and
+/// capabilities, which anyone may read) and the owner of its status file are read, so nothing
+/// else of another user's process is; false when it is refused, and then nothing else of it
+/// must be read.
+pub(super) fn check_owner(pid: Pid, found: &mut Findings) -> Result<bool, RefusalError> {
+    match owner_refusal(pid)? {
+        Some(reason) => {
+            found.add(Resource::Task, reason);
+            Ok(false)
+        }
+        None => Ok(true),
     }
-    let uid = status(pid).map_err(RefusalError::Task)?.uid;
-    if let Some(reason) = foreign_user(uid.real, uid.effective, crust_uid) {
-        found.add(Resource::Task, reason);
-    }
-    Ok(())
 }
 
-/// The refusal for ids `real`/`effective` seen by a non-root crust running as `crust_uid`.
-fn foreign_user(real: u32, effective: u32, crust_uid: u32) -> Option<Reason> {
-    let other = [real, effective]
+/// Whether crust may trace `pid` (true when that cannot be read: the check of the process
+/// itself then says why).
+pub(super) fn may_trace(pid: Pid) -> bool {
+    owner_refusal(pid).map_or(true, |refusal| refusal.is_none())
+}
+
+fn owner_refusal(pid: Pid) -> Result<Option<Reason>, RefusalError> {
+    let crust = CrustCredentials::read().map_err(RefusalError::Credentials)?;
+    if crust.may_trace_other_users() {
+        return Ok(None);
+    }
+    let status_path = crate::proc::proc_path(pid, "status");
+    let status = status(pid).map_err(RefusalError::Task)?;
+    let proc_owner = std::fs::metadata(&status_path)
+        .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta))
+        .map_err(|source| {
+            let path = status_path.clone();
+            RefusalError::Task(crate::proc::ProcError::Stat { pid, path, source })
+        })?;
+    let tracer = Tracer {
+        uid: crust.uid(),
+        gid: crust.gid(),
+        permitted: crust.permitted(),
+    };
+    Ok(foreign_owner(&status, proc_owner, tracer))
+}
+
+/// What ptrace compares of a tracer without CAP_SYS_PTRACE.
+#[derive(Debug, Clone, Copy)]
+struct Tracer {
+    uid: u32,
+    gid: u32,
+    permitted: u64,
+}
+
+/// The refusal for a process with `status`, whose /proc files `proc_owner` owns (root when it
+/// is undumpable), seen by a crust without CAP_SYS_PTRACE: ptrace wants its real, effective
+/// and saved ids to be crust's, its capabilities a subset of crust's, and it dumpable.
+fn foreign_owner(status: &Status, proc_owner: u32, crust: Tracer) -> Option<Reason> {
+    let Ids {
+        real,
+        effective,
+        saved,
+        ..
+    } = status.uid;
+    if let Some(uid) = [real, effective, saved]
         .into_iter()
-        .find(|&uid| uid != crust_uid)?;
-    Some(Reason::OtherUser {
-        uid: other,
-        crust_uid,
-    })
+        .find(|&uid| uid != crust.uid)
+    {
+        let crust_uid = crust.uid;
+        return Some(Reason::OtherUser { uid, crust_uid });
+    }
+    let Ids {
+        real,
+        effective,
+        saved,
+        ..
+    } = status.gid;
+    if let Some(gid) = [real, effective, saved]
+        .into_iter()
+        .find(|&gid| gid != crust.gid)
+    {
+        let crust_gid = crust.gid;
+        return Some(Reason::OtherGroup { gid, crust_gid });
+    }
+    let beyond = status.cap_prm & !crust.permitted;
+    if beyond != 0 {
+        return Some(Reason::MoreCapabilities { caps: beyond });
+    }
+    if proc_owner != crust.uid {
+        return Some(Reason::Undumpable);
+    }
+    None
 }
 
 /// Refuse a session or process group the restore could not recreate, and a controlling
@@ -220,23 +291,54 @@ pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), Ref
 mod tests {
     use super::*;
 
+    fn owned_by(uid: [u32; 3], gid: [u32; 3], cap_prm: u64) -> Status {
+        let mut status = status(nix::unistd::getpid()).expect("crust's own status");
+        let ids = |[real, effective, saved]: [u32; 3]| Ids {
+            real,
+            effective,
+            saved,
+            fs: effective,
+        };
+        status.uid = ids(uid);
+        status.gid = ids(gid);
+        status.cap_prm = cap_prm;
+        status
+    }
+
+    const USER: Tracer = Tracer {
+        uid: 1000,
+        gid: 100,
+        permitted: 1 << 40,
+    };
+
     #[test]
-    fn users() {
-        assert_eq!(foreign_user(1000, 1000, 1000), None);
-        assert_eq!(
-            foreign_user(1001, 1000, 1000),
-            Some(Reason::OtherUser {
-                uid: 1001,
-                crust_uid: 1000
-            })
-        );
-        assert_eq!(
-            foreign_user(1000, 0, 1000),
-            Some(Reason::OtherUser {
-                uid: 0,
-                crust_uid: 1000
-            })
-        );
+    fn a_users_own_process_passes() {
+        let status = owned_by([1000; 3], [100; 3], 1 << 40);
+        assert_eq!(foreign_owner(&status, 1000, USER), None);
+    }
+
+    #[test]
+    fn any_other_id_is_named() {
+        let other_uid = |uid, crust_uid| Some(Reason::OtherUser { uid, crust_uid });
+        let status = owned_by([1000, 1000, 0], [100; 3], 0);
+        assert_eq!(foreign_owner(&status, 1000, USER), other_uid(0, 1000));
+        let status = owned_by([0; 3], [0; 3], !0);
+        assert_eq!(foreign_owner(&status, 0, USER), other_uid(0, 1000));
+        let status = owned_by([1000; 3], [100, 5, 100], 0);
+        let other_gid = Some(Reason::OtherGroup {
+            gid: 5,
+            crust_gid: 100,
+        });
+        assert_eq!(foreign_owner(&status, 1000, USER), other_gid);
+    }
+
+    #[test]
+    fn capabilities_beyond_crusts_and_undumpable_processes_are_refused() {
+        let status = owned_by([1000; 3], [100; 3], 1 << 40 | 1 << 12);
+        let caps = Some(Reason::MoreCapabilities { caps: 1 << 12 });
+        assert_eq!(foreign_owner(&status, 1000, USER), caps);
+        let status = owned_by([1000; 3], [100; 3], 0);
+        assert_eq!(foreign_owner(&status, 0, USER), Some(Reason::Undumpable));
     }
 
     #[test]

@@ -429,6 +429,9 @@ pub enum RestoreError {
     /// crust lacks a capability it needs.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
+    /// The images hold a credential crust may not give.
+    #[error(transparent)]
+    Credentials(#[from] super::credentials::CredentialError),
     /// Waiting for the restored process failed.
     #[error("pid {pid}: waiting for the restored process: {errno}")]
     Wait {

@@ -9,6 +9,7 @@
 //! No code of crust runs inside the task, so every step's failure is seen
 //! and reported by crust with its context, and the half-made task is killed.
 
+mod credentials;
 mod error;
 mod files;
 mod inherit;
@@ -73,8 +74,10 @@ pub enum RestoreOutcome {
 
 /// Restore the tree described by the images in `options.images_dir`.
 pub fn restore(options: &RestoreOptions) -> Result<RestoreOutcome, RestoreError> {
-    crate::privileges::require_checkpoint_restore("restore")?;
+    crate::privileges::require_for_restore()?;
     let images = crate::codec::read_tree(&options.images_dir)?;
+    let crust = crate::privileges::CrustCredentials::read()?;
+    credentials::check(&images.tree, &crust)?;
     let pid = restore_tree(
         &images.tree,
         &images.pages_paths,

@@ -141,12 +141,23 @@ pub fn queue_signals(
 /// SECBIT_KEEP_CAPS keeps the permitted set across the uid change, which
 /// clears the effective one; the effective set is raised again from the
 /// permitted one to set the process's own securebits; the process's
-/// capability sets come last, then its ambient set.
+/// capability sets come last, then its ambient set. A crust without the capabilities to
+/// change ids sets only the capabilities: the images were checked to hold crust's own ids,
+/// groups, securebits and bounding set, which the thread has from crust already.
 pub fn set_credentials(
     thread: &mut RemoteThread,
     scratch: &Scratch,
     creds: &Credentials,
 ) -> Result<(), RestoreError> {
+    if super::credentials::keeps_crusts_ids() {
+        let own = [
+            creds.cap_effective,
+            creds.cap_permitted,
+            creds.cap_inheritable,
+        ];
+        set_capabilities(thread, scratch, own)?;
+        return set_ambient(thread, creds.cap_ambient);
+    }
     drop_from_bounding_set(thread, creds.cap_bounding);
     let keep = creds.securebits | SECBIT_KEEP_CAPS;
     let keep_args = [PR_SET_SECUREBITS, keep.into(), 0, 0, 0, 0];
