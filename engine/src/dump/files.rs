@@ -66,6 +66,33 @@ impl FileTable {
         Ok(id)
     }
 
+    /// CRIU's images key a pipe's queued bytes by its pipefs inode and a FIFO's by its inode
+    /// on its own filesystem: a pipe and a FIFO of the tree with the same number could not be
+    /// told apart, and the dump is refused rather than mixing their bytes.
+    fn check_pipe_number(
+        &self,
+        pid: Pid,
+        fd: RawFd,
+        number: u32,
+        fifo: bool,
+    ) -> Result<(), DumpError> {
+        let clash = self.files.iter().any(|file| match file {
+            FileSnapshot::Pipe { pipe, .. } => fifo && pipe.pipe_id == number,
+            FileSnapshot::Fifo { fifo: other, .. } => !fifo && other.pipe_id == number,
+            _ => false,
+        });
+        if !clash {
+            return Ok(());
+        }
+        Err(DumpError::Unsupported {
+            pid: pid.as_raw(),
+            what: format!(
+                "fd {fd} (a pipe and a FIFO of the tree share the number {number}, by which \
+                 the images key both)"
+            ),
+        })
+    }
+
     pub(super) fn push(&mut self, make: impl FnOnce(u32) -> FileSnapshot) -> u32 {
         let id = self.next_id();
         self.files.push(make(id));
@@ -213,6 +240,7 @@ pub fn collect_fds(
                     size: 0,
                     mode: st.st_mode,
                 };
+                table.check_pipe_number(pid, link.fd, pipe_id, true)?;
                 let regf_id = table.push(|id| FileSnapshot::Regular { id, file: named });
                 let fifo = FifoSnapshot {
                     path,
@@ -230,6 +258,7 @@ pub fn collect_fds(
                         link.fd
                     ),
                 })?;
+                table.check_pipe_number(pid, link.fd, pipe_id, false)?;
                 table.push(|id| FileSnapshot::Pipe {
                     id,
                     pipe: PipeSnapshot { pipe_id, flags },
@@ -332,4 +361,30 @@ fn peek_pipe(read_end: &OwnedFd) -> Result<Vec<u8>, Errno> {
         filled += read(copy_read.as_raw_fd(), &mut bytes[filled..])?;
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_numbered_as_a_pipe_of_the_tree_is_refused_and_the_other_way_round() {
+        let me = Pid::this();
+        let mut table = FileTable::default();
+        let pipe = PipeSnapshot {
+            pipe_id: 81234,
+            flags: 0,
+        };
+        table.push(|id| FileSnapshot::Pipe { id, pipe });
+        assert!(table.check_pipe_number(me, 3, 81234, false).is_ok());
+        let clash = table.check_pipe_number(me, 3, 81234, true).unwrap_err();
+        assert_eq!(
+            clash.to_string(),
+            format!(
+                "pid {me}: fd 3 (a pipe and a FIFO of the tree share the number 81234, by which \
+                 the images key both) cannot be dumped"
+            )
+        );
+        assert!(table.check_pipe_number(me, 3, 7, true).is_ok());
+    }
 }
