@@ -104,6 +104,7 @@ impl<'a> TreeBuilder<'a> {
         let leader = super::seize_new(pid)?;
         self.build(root, leader, None)?;
         self.join_groups()?;
+        self.give_foregrounds_back()?;
         self.end_zombies()?;
         self.end_helpers()?;
         self.release()?;
@@ -288,6 +289,20 @@ impl<'a> TreeBuilder<'a> {
                         .call("join the process group", libc::SYS_setpgid, args)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Gives each terminal of the tree the foreground group it had, now that every group
+    /// exists.
+    fn give_foregrounds_back(&mut self) -> Result<(), RestoreError> {
+        let scratch_base = self.scratch_base;
+        for built in &mut self.built {
+            let scratch = Scratch {
+                base: scratch_base,
+                pid: Pid::from_raw(built.process.pid),
+            };
+            super::tty::give_foreground_back(&mut built.threads[0], &scratch, built.process)?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use crate::snapshot::tty::is_external;
 use crate::snapshot::{FileSnapshot, ProcessSnapshot, PtyEnd, TreeSnapshot, TtyFile, TtyInfo};
 
-use super::remote::RemoteThread;
+use super::remote::{RemoteThread, Scratch};
 use super::RestoreError;
 
 /// Most pty pairs crust opens on its way to an index.
@@ -329,21 +329,10 @@ pub fn take_controlling_terminal(
     process: &ProcessSnapshot,
     fd_of: &dyn Fn(u32) -> Option<i32>,
 ) -> Result<(), RestoreError> {
-    if process.sid != process.pid {
-        return Ok(());
-    }
-    let controlling = process
-        .ttys
-        .iter()
-        .find(|t| t.end == PtyEnd::Slave && t.sid == process.pid && !is_external(t, &process.ttys));
-    let Some(slave) = controlling else {
+    let Some(slave) = controlling_slave(process) else {
         return Ok(());
     };
-    let file = process.files.iter().find_map(|file| match file {
-        FileSnapshot::Tty { id, tty } if tty.info_id == slave.id => Some(*id),
-        _ => None,
-    });
-    let Some(fd) = file.and_then(fd_of) else {
+    let Some(fd) = tty_file_id(process, slave.id).and_then(fd_of) else {
         return Ok(());
     };
     thread.call(
@@ -352,4 +341,60 @@ pub fn take_controlling_terminal(
         [fd as u64, libc::TIOCSCTTY, 0, 0, 0, 0],
     )?;
     Ok(())
+}
+
+/// Gives a session leader's controlling pty (a pair of the tree) back the foreground group it
+/// had at dump, once every group of the tree exists. Run in the leader, whose own group has
+/// had the foreground since it took the terminal, so the kernel sends it no SIGTTOU.
+pub fn give_foreground_back(
+    thread: &mut RemoteThread,
+    scratch: &Scratch,
+    process: &ProcessSnapshot,
+) -> Result<(), RestoreError> {
+    let Some(slave) = controlling_slave(process) else {
+        return Ok(());
+    };
+    if slave.pgrp <= 0 || slave.pgrp == process.pgid {
+        return Ok(());
+    }
+    let file_id = tty_file_id(process, slave.id);
+    let fd = process
+        .fds
+        .iter()
+        .find(|slot| Some(slot.file_id) == file_id);
+    let Some(fd) = fd else {
+        return Ok(());
+    };
+    let pgrp = scratch.put(0, &slave.pgrp.to_ne_bytes())?;
+    thread.call(
+        "give its terminal's foreground back (TIOCSPGRP)",
+        libc::SYS_ioctl,
+        [fd.fd as u64, libc::TIOCSPGRP, pgrp, 0, 0, 0],
+    )?;
+    log::debug!(
+        "pid {}: process group {} has its terminal's foreground again",
+        process.pid,
+        slave.pgrp
+    );
+    Ok(())
+}
+
+/// The pty slave a session leader has as its controlling terminal, when the tree holds the
+/// pair (a shell job's terminal is crust's at restore, not this).
+fn controlling_slave(process: &ProcessSnapshot) -> Option<&TtyInfo> {
+    if process.sid != process.pid {
+        return None;
+    }
+    process
+        .ttys
+        .iter()
+        .find(|t| t.end == PtyEnd::Slave && t.sid == process.pid && !is_external(t, &process.ttys))
+}
+
+/// The id of the process's file that is the pty end `info_id`.
+fn tty_file_id(process: &ProcessSnapshot, info_id: u32) -> Option<u32> {
+    process.files.iter().find_map(|file| match file {
+        FileSnapshot::Tty { id, tty } if tty.info_id == info_id => Some(*id),
+        _ => None,
+    })
 }
