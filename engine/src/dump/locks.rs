@@ -24,7 +24,10 @@ pub fn collect_locks(pid: Pid, fds: &[FdSnapshot]) -> Result<Vec<FileLockSnapsho
         let info = fdinfo(pid, slot.fd)?;
         for line in info.extra.iter().filter(|line| line.starts_with("lock:")) {
             let lock = parse_lock_line(line).map_err(|_| unsupported(pid, slot.fd, line))?;
-            if lock.blocked {
+            // A POSIX lock belongs to the fd table; a table shared with a child (CLONE_FILES)
+            // shows the child's locks too: each is the process's that took it.
+            let someone_elses = lock.kind == LockKind::Posix && lock.pid.is_some_and(|p| p != pid);
+            if lock.blocked || someone_elses {
                 continue;
             }
             let taken =

@@ -103,6 +103,7 @@ impl<'a> TreeBuilder<'a> {
         self.root = Some(spawned);
         let leader = super::seize_new(pid)?;
         self.build(root, leader, None)?;
+        self.take_locks_of_shared_tables()?;
         self.join_groups()?;
         self.give_foregrounds_back()?;
         self.end_zombies()?;
@@ -289,6 +290,23 @@ impl<'a> TreeBuilder<'a> {
                         .call("join the process group", libc::SYS_setpgid, args)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Takes the locks of each child that shares its parent's fd table (CLONE_FILES), now that
+    /// the parent has put the table's fds in place: the child was built before them.
+    fn take_locks_of_shared_tables(&mut self) -> Result<(), RestoreError> {
+        let scratch_base = self.scratch_base;
+        let sharing = self.built.iter_mut().filter(|built| {
+            built.process.shares_files_with_parent && !built.process.file_locks.is_empty()
+        });
+        for built in sharing {
+            let scratch = Scratch {
+                base: scratch_base,
+                pid: Pid::from_raw(built.process.pid),
+            };
+            super::locks::take_locks(&mut built.threads[0], &scratch, built.process)?;
         }
         Ok(())
     }
