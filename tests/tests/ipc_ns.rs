@@ -1,7 +1,7 @@
 //! A tree in an IPC namespace of its own (workloads/ipc_ns.c started with `unshare --ipc`)
 //! is dumped with its SysV objects and restored into a new IPC namespace: the processes
 //! check their shared memory (attached where it was, by both), semaphores and messages
-//! themselves. What stays refused: SysV memory of crust's own IPC namespace, a member of the
+//! themselves, and the namespace's sysctls. What stays refused: SysV memory of crust's own IPC namespace, a member of the
 //! tree in another IPC namespace than the root's, and a process outside the tree that shares
 //! the tree's IPC namespace.
 //!
@@ -150,12 +150,10 @@ fn ipc_ns_workload_checks_can_fail() {
     subject.finish().unwrap_or_else(|e| panic!("{e}"));
 }
 
-#[test]
-fn ipc_namespace_objects_survive_dump_and_restore() {
-    let _serial = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut subject = start("ipc-ns-cycle", &[]);
+/// Starts the workload with `extra`, dumps it, checks the images, restores it and has it
+/// check itself: same ids, in a new IPC namespace shared by both processes.
+fn dump_and_restore(tag: &str, extra: &'static [&'static str]) {
+    let mut subject = start(tag, extra);
     let (root, child) = (subject.pid(), child_of(&subject));
     let mut guard = TreeGuard::new();
     guard.watch(&[child]);
@@ -180,6 +178,25 @@ fn ipc_namespace_objects_survive_dump_and_restore() {
     let report = subject.ok_report(ids, TIMEOUT);
     report.unwrap_or_else(|e| panic!("{e}"));
     subject.finish().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn ipc_namespace_objects_survive_dump_and_restore() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    dump_and_restore("ipc-ns-cycle", &[]);
+}
+
+/// With `shm_rmid_forced` set, a segment nobody has attached is destroyed when the task that
+/// made it exits: the restore must make the segments and have them attached before the
+/// namespace gets that setting.
+#[test]
+fn ipc_namespace_with_shm_rmid_forced_keeps_its_segments() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    dump_and_restore("ipc-ns-rmid-forced", &["--rmid-forced"]);
 }
 
 /// `crust check -t PID`: its exit code must be 1 (blockers found); its stdout.

@@ -11,9 +11,11 @@
  * - a message queue (key MSG_KEY, mode 0620, qbytes lowered to QBYTES) with
  *   four messages of different types, one of them empty.
  *
- * argv[1] is a directory (the tests' convention, unused). With argv[2]
- * "--selftest-break" the root expects a wrong semaphore value, so that its
- * report must say FAIL: the checks can fail.
+ * The namespace's msgmni sysctl is set to MSGMNI. argv[1] is a directory (the
+ * tests' convention, unused). With argv[2] "--selftest-break" the root expects
+ * a wrong semaphore value, so that its report must say FAIL: the checks can
+ * fail. With "--rmid-forced" it also sets shm_rmid_forced once every segment
+ * is attached (a segment nobody attaches is destroyed at once then).
  *
  * It prints `ready pid=P child=C shm=A,B sem=S msg=Q` (the objects' ids) and waits. On SIGUSR1 the root checks
  * everything by itself: the ids and keys the objects had (asked again by key
@@ -52,6 +54,7 @@
 #define MARK_AT 100
 #define NSEMS 5
 #define QBYTES 8000
+#define MSGMNI "1234"
 
 static const unsigned short sem_values[NSEMS] = { 0, 1, 7, 300, 32767 };
 
@@ -89,6 +92,31 @@ static void message_body(int n, char *out)
 }
 
 static int shm_a, shm_b, sem_set, queue;
+static int rmid_forced;
+
+static int write_sysctl(const char *name, const char *value)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	int ok = fputs(value, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Whether sysctl `name` reads `value` (followed by a newline). */
+static int sysctl_is(const char *name, const char *value)
+{
+	char path[128], text[64] = { 0 };
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t got = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	return got == strlen(value) + 1 && strncmp(text, value, strlen(value)) == 0;
+}
 
 static void die(const char *what)
 {
@@ -98,6 +126,8 @@ static void die(const char *what)
 
 static void make_objects(void)
 {
+	if (write_sysctl("msgmni", MSGMNI) != 0)
+		die("msgmni");
 	shm_a = shmget(SHM_KEY, A_SIZE, IPC_CREAT | IPC_EXCL | 0640);
 	shm_b = shmget(IPC_PRIVATE, B_SIZE, IPC_CREAT | 0600);
 	if (shm_a < 0 || shm_b < 0)
@@ -194,6 +224,14 @@ static void check_shm(void)
 		}
 }
 
+static void check_sysctls(void)
+{
+	if (!sysctl_is("msgmni", MSGMNI))
+		fail("msgmni");
+	if (!sysctl_is("shm_rmid_forced", rmid_forced ? "1" : "0"))
+		fail("shm_rmid_forced");
+}
+
 static void check_semaphores(int selftest_break)
 {
 	unsigned short values[NSEMS];
@@ -266,6 +304,7 @@ static void check_child(pid_t child)
 int main(int argc, char **argv)
 {
 	int selftest_break = argc > 2 && strcmp(argv[2], "--selftest-break") == 0;
+	rmid_forced = argc > 2 && strcmp(argv[2], "--rmid-forced") == 0;
 	signal(SIGUSR1, on_usr1);
 	make_objects();
 	pid_t child = fork();
@@ -280,6 +319,8 @@ int main(int argc, char **argv)
 			break;
 		usleep(10000);
 	}
+	if (rmid_forced && write_sysctl("shm_rmid_forced", "1") != 0)
+		die("shm_rmid_forced");
 	printf("ready pid=%d child=%d shm=%d,%d sem=%d msg=%d\n", getpid(), child, shm_a, shm_b,
 	       sem_set, queue);
 	fflush(stdout);
@@ -288,6 +329,7 @@ int main(int argc, char **argv)
 			pause();
 		asked = 0;
 		failures[0] = 0;
+		check_sysctls();
 		check_shm();
 		check_semaphores(selftest_break);
 		check_messages();
