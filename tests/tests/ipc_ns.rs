@@ -188,6 +188,25 @@ fn ipc_namespace_objects_survive_dump_and_restore() {
     dump_and_restore("ipc-ns-cycle", &[]);
 }
 
+/// A dump that leaves the tree running reads the messages without taking them (MSG_COPY)
+/// and the segments without changing them: the workload's own check still passes after it.
+#[test]
+fn ipc_namespace_left_running_keeps_its_messages() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let subject = start("ipc-ns-left-running", &[]);
+    let (root, child) = (subject.pid(), child_of(&subject));
+    let mut guard = TreeGuard::new();
+    guard.watch(&[child]);
+    tests::dump(root, subject.images(), true, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let decoded = crit_decode_dir(subject.images()).unwrap_or_else(|e| panic!("{e}"));
+    check_images(&decoded, root, child);
+    let report = subject.ok_report("shm=", TIMEOUT);
+    report.unwrap_or_else(|e| panic!("{e}"));
+    subject.finish().unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// With `shm_rmid_forced` set, a segment nobody has attached is destroyed when the task that
 /// made it exits: the restore must make the segments and have them attached before the
 /// namespace gets that setting.
