@@ -218,6 +218,77 @@ fn ipc_namespace_with_shm_rmid_forced_keeps_its_segments() {
     dump_and_restore("ipc-ns-rmid-forced", &["--rmid-forced"]);
 }
 
+/// Runs crit with `args`; it must succeed.
+fn crit(args: &[&str]) {
+    let mut command = Command::new("crit");
+    command.args(args);
+    let finished = tests::run_with_timeout(&mut command, TIMEOUT);
+    let finished = finished.unwrap_or_else(|e| panic!("crit {args:?}: {e}"));
+    assert_eq!(
+        finished.code(),
+        Some(0),
+        "crit {args:?}: {}",
+        finished.stderr
+    );
+}
+
+/// The path of the one image in `images` whose name starts with `prefix`.
+fn image_named(images: &Path, prefix: &str) -> std::path::PathBuf {
+    let listed = std::fs::read_dir(images).unwrap_or_else(|e| panic!("{e}"));
+    let found = listed
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with(prefix))
+        });
+    found.unwrap_or_else(|| panic!("no {prefix}N.img in {}", images.display()))
+}
+
+/// A restore whose namespace cannot take its objects (the images' msgmax, lowered by hand
+/// with crit, is below the messages' length, so msgsnd fails after the root was made) fails
+/// naming the step, and leaves no process; the intact images still restore the tree.
+#[test]
+fn a_failed_namespace_restore_leaves_nothing() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut subject = start("ipc-ns-failure", &[]);
+    let (root, child) = (subject.pid(), child_of(&subject));
+    let mut guard = TreeGuard::new();
+    guard.watch(&[child]);
+    tests::dump(root, subject.images(), false, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    subject.reap_original().unwrap_or_else(|e| panic!("{e}"));
+    wait_until_gone(child, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+
+    let var = image_named(subject.images(), "ipcns-var-");
+    let saved = std::fs::read(&var).unwrap_or_else(|e| panic!("{e}"));
+    let json = subject.dir().join("ipcns-var.json");
+    let (var_arg, json_arg) = (var.to_string_lossy(), json.to_string_lossy());
+    crit(&["decode", "-i", &var_arg, "-o", &json_arg]);
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}"));
+    let mut decoded: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    decoded["entries"][0]["msg_ctlmax"] = Value::from(1);
+    std::fs::write(&json, decoded.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    crit(&["encode", "-i", &json_arg, "-o", &var_arg]);
+
+    let images = subject.images().to_string_lossy().into_owned();
+    let failed = crust(&["restore", "-d", "-D", &images], TIMEOUT);
+    let failed = failed.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failed.code(), Some(1), "{failed:?}");
+    assert!(failed.stderr.contains("msgsnd"), "{}", failed.stderr);
+    for pid in [root, child] {
+        wait_until_gone(pid, TIMEOUT).unwrap_or_else(|e| panic!("pid {pid} left: {e}"));
+    }
+
+    std::fs::write(&var, saved).unwrap_or_else(|e| panic!("{e}"));
+    subject.restore(TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    guard.watch(&[child]);
+    let report = subject.ok_report("shm=", TIMEOUT);
+    report.unwrap_or_else(|e| panic!("{e}"));
+    subject.finish().unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// `crust check -t PID`: its exit code must be 1 (blockers found); its stdout.
 fn blockers(pid: Pid) -> String {
     let checked = crust(&["check", "-t", &pid.to_string()], TIMEOUT);
