@@ -454,3 +454,93 @@ fn process_outside_the_tree_sharing_its_ipc_namespace_is_refused() {
     let line = line_about(&stdout, root.pid(), &outsider.pid().to_string());
     assert!(line.contains("ipc"), "{line}");
 }
+
+/// In an IPC namespace of its own, opens a POSIX message queue (which lives in that
+/// namespace's mqueue filesystem); prints `ready FD`.
+const POSIX_QUEUE: &str = r#"
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    mqd_t queue = mq_open("/crust-ipc-ns-test", O_CREAT | O_RDWR, 0600, NULL);
+    if (queue < 0) return 2;
+    printf("ready %d\n", (int)queue);
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// POSIX message queues are not dumped, in the tree's own IPC namespace either: the fd is
+/// named.
+#[test]
+fn posix_message_queue_in_an_own_namespace_is_refused() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let temp = TempDir::new("ipc-ns-mqueue").unwrap_or_else(|e| panic!("{e}"));
+    let (workload, ready) = start_c(POSIX_QUEUE, temp.path(), |program| {
+        let mut command = Command::new("unshare");
+        command.arg("--ipc").arg(program);
+        command
+    });
+    let fd = ready
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{ready:?}"));
+    let stdout = blockers(workload.pid());
+    let line = line_about(&stdout, workload.pid(), "POSIX message queue");
+    assert!(line.contains(&format!("fd {fd} ")), "{line}");
+}
+
+/// In an IPC namespace of its own, attaches a two-page segment and makes its second page
+/// read-only, which splits the area in two; prints `ready`.
+const SPLIT_ATTACHMENT: &str = r#"
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+int main(void) {
+    int id = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+    char *at = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+    if (at == (void *)-1 || mprotect(at + 4096, 4096, PROT_READ) != 0) return 2;
+    at[0] = 1;
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) pause();
+}
+"#;
+
+/// A restore attaches segments whole, so an attachment split by mprotect is a dump error
+/// naming the area; the tree is left running, untouched.
+#[test]
+fn split_sysv_attachment_fails_the_dump_and_leaves_the_tree_running() {
+    let _serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let temp = TempDir::new("ipc-ns-split").unwrap_or_else(|e| panic!("{e}"));
+    let (workload, _) = start_c(SPLIT_ATTACHMENT, temp.path(), |program| {
+        let mut command = Command::new("unshare");
+        command.arg("--ipc").arg(program);
+        command
+    });
+    let pid = workload.pid().to_string();
+    let images = temp.path().join("images");
+    let images_arg = images.to_string_lossy();
+    let dumped = crust(&["dump", "-t", &pid, "-D", &images_arg], TIMEOUT);
+    let dumped = dumped.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dumped.code(), Some(1), "{dumped:?}");
+    assert!(dumped.stderr.contains("SysV shm id 0"), "{}", dumped.stderr);
+    let left: Vec<_> = std::fs::read_dir(&images)
+        .map(|listed| {
+            listed
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed dump leaves no file: {left:?}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+    let status = status.unwrap_or_else(|e| panic!("the tree is gone: {e}"));
+    assert!(status.contains("TracerPid:\t0"), "{status}");
+}
