@@ -10,13 +10,18 @@ use crate::proc::maps::{maps, Vma, VmaKind};
 use crate::proc::smaps::VmFlags;
 use crate::proc::DevId;
 
-/// Check every vma of `pid`.
+/// Check every vma of `pid`; with `own_ipc` (the tree has an IPC namespace of its own, dumped
+/// with it) SysV shm attachments pass.
 pub(super) fn check_memory(
     pid: Pid,
     ghost_limit: u64,
+    own_ipc: bool,
     found: &mut Findings,
 ) -> Result<(), RefusalError> {
     for vma in maps(pid).map_err(RefusalError::Memory)? {
+        if own_ipc && matches!(vma.kind, VmaKind::SysvShm { .. }) {
+            continue;
+        }
         let hugetlb = vma.flags.contains(VmFlags::HUGETLB);
         if let (
             VmaKind::File {

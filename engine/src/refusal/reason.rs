@@ -73,6 +73,10 @@ pub enum Reason {
     OtherUser { uid: u32, crust_uid: u32 },
     /// A namespace differs from crust's own.
     ForeignNamespace { inode: u64, crust_inode: u64 },
+    /// A process's IPC namespace is not its tree root's (which is not crust's).
+    NotRootIpcNamespace { inode: u64, root_inode: u64 },
+    /// The root's own IPC namespace holds `peer` (and `others` more) outside the tree.
+    IpcNamespaceShared { peer: Pid, others: usize },
     /// A socket.
     Socket { family: Option<SocketFamily> },
     /// A connected unix socket (a socket, so not supported yet), told by its peer.
@@ -154,6 +158,15 @@ impl Reason {
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
+            Self::NotRootIpcNamespace { inode, root_inode } => {
+                format!(" is not the tree root's ({inode}, the root's is {root_inode})")
+            }
+            Self::IpcNamespaceShared { peer, others: 0 } => {
+                format!(" is shared with pid {peer}, outside the tree")
+            }
+            Self::IpcNamespaceShared { peer, others } => {
+                format!(" is shared with pid {peer} and {others} more, outside the tree")
+            }
             Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
             Self::Compat32 => " runs 32-bit (ia32) code".into(),
             Self::UnixPeer(peer) => format!(" {peer}"),
@@ -194,6 +207,12 @@ impl Reason {
                 )
             }
             Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
+            Self::NotRootIpcNamespace { .. } => {
+                "a tree is dumped with one IPC namespace, its root's".into()
+            }
+            Self::IpcNamespaceShared { .. } => {
+                "its SysV objects would be dumped without that process's share in them".into()
+            }
             Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
             Self::UnsupportedFile { kind } => format!("{kind} are not supported yet"),
             Self::Device => "devices cannot be dumped".into(),
@@ -228,12 +247,11 @@ impl Reason {
                 format!("{fact}; dump it with --external pipe:[{inode}]")
             }
             Self::PacketPipe => "packet-mode pipes are not supported yet".into(),
-            Self::SysvShm => {
-                "SysV shared memory needs its IPC namespace dumped, which is not supported yet"
+            Self::SysvShm | Self::SysvIpc => {
+                "crust does not dump the SysV objects of its own IPC namespace; a tree running \
+                in an IPC namespace of its own (started with `unshare --ipc`) is dumped with \
+                its objects"
                     .into()
-            }
-            Self::SysvIpc => {
-                "SysV IPC needs its IPC namespace dumped, which is not supported yet".into()
             }
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),
