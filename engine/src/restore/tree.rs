@@ -98,14 +98,32 @@ impl<'a> TreeBuilder<'a> {
             .tree
             .root()
             .ok_or(crate::snapshot::SnapshotError::EmptyTree)?;
-        let spawned = Spawned::fork_with_pid(root.pid)?;
+        let spawned = Spawned::fork_with_pid(root.pid, self.tree.ipc.is_some())?;
         let pid = spawned.pid();
         self.root = Some(spawned);
         let leader = super::seize_new(pid)?;
+        // The new namespace gets its objects before any process of the tree maps them; it
+        // dies with the root should the restore fail.
+        if let Some(ipc) = &self.tree.ipc {
+            crate::sysvipc::create_objects(pid, ipc).map_err(|source| {
+                RestoreError::IpcNamespace {
+                    pid: root.pid,
+                    source,
+                }
+            })?;
+        }
         self.build(root, leader, None)?;
         self.join_groups()?;
         self.end_zombies()?;
         self.end_helpers()?;
+        if let Some(ipc) = &self.tree.ipc {
+            crate::sysvipc::finish_namespace(pid, ipc).map_err(|source| {
+                RestoreError::IpcNamespace {
+                    pid: root.pid,
+                    source,
+                }
+            })?;
+        }
         self.release()?;
         Ok(self.root.take().map(Spawned::release).unwrap_or(pid))
     }

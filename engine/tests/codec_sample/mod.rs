@@ -43,6 +43,7 @@ pub fn dump(path: &Path, process: &ProcessSnapshot) {
     let tree = TreeSnapshot {
         processes: vec![process.clone()],
         zombies: Vec::new(),
+        ipc: None,
     };
     write_tree(&dir, &tree).unwrap();
     dir.commit().unwrap();
