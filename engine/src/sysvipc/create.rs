@@ -4,7 +4,7 @@
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::{in_namespace_of, vars, SysvIpcError};
+use super::{creator, in_namespace_of, vars, SysvIpcError};
 use crate::snapshot::{
     IpcNamespaceSnapshot, IpcPerm, MsgQueueSnapshot, SemSetSnapshot, ShmSegmentSnapshot,
 };
@@ -59,8 +59,8 @@ fn create_with_id(
 ) -> Result<(), SysvIpcError> {
     vars::write_next_id(&format!("{kind}_next_id"), perm.id)?;
     let mode = (perm.mode & PERMISSION_BITS) as libc::c_int;
-    let got = get(libc::IPC_CREAT | libc::IPC_EXCL | mode);
-    let got = Errno::result(got).map_err(|errno| failure(kind, perm)("create", errno))?;
+    let got = creator::as_creator(perm, || get(libc::IPC_CREAT | libc::IPC_EXCL | mode))
+        .map_err(|errno| failure(kind, perm)("create", errno))?;
     if got != perm.id {
         return Err(SysvIpcError::WrongId {
             kind,
@@ -72,8 +72,8 @@ fn create_with_id(
     Ok(())
 }
 
-/// Sets owner and mode in `ipc_perm` as `perm` has them; the creator cannot be set, so it
-/// must be crust's already.
+/// Sets owner and mode in `ipc_perm` as `perm` has them. `IPC_SET` cannot set the creator:
+/// the object was made as its creator, which this checks.
 fn set_owner(
     kind: &'static str,
     perm: &IpcPerm,
@@ -85,7 +85,7 @@ fn set_owner(
             id: perm.id,
             key: perm.key,
             why: format!(
-                "was created by uid {} gid {}, and crust makes it as uid {} gid {}",
+                "was created by uid {} gid {}, and came back created by uid {} gid {}",
                 perm.cuid, perm.cgid, now.cuid, now.cgid
             ),
         });

@@ -7,6 +7,7 @@
 //! main thread stays where it was.
 
 mod create;
+mod creator;
 mod read;
 mod vars;
 
