@@ -253,17 +253,16 @@ fn attach_segment(
     vma: &VmaSnapshot,
     shmid: i32,
 ) -> Result<(), RestoreError> {
-    const SHM_EXEC: u32 = 0o100000;
     let mut flags = 0;
     if vma.prot & libc::PROT_WRITE as u32 == 0 {
-        flags |= libc::SHM_RDONLY as u32;
+        flags |= libc::SHM_RDONLY;
     }
     if vma.prot & libc::PROT_EXEC as u32 != 0 {
-        flags |= SHM_EXEC;
+        flags |= libc::SHM_EXEC;
     }
     // The tree's validation found the segment; were the id negative, shmat says EINVAL.
     let id = u64::try_from(shmid).unwrap_or(u64::MAX);
-    let args = [id, vma.start, flags.into(), 0, 0, 0];
+    let args = [id, vma.start, flags.unsigned_abs().into(), 0, 0, 0];
     let at = thread.call("attach a SysV shm segment", libc::SYS_shmat, args)?;
     if at != vma.start {
         return Err(RestoreError::AreaMisplaced {

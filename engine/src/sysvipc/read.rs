@@ -11,8 +11,6 @@ use crate::snapshot::{
     ShmSegmentSnapshot, MAX_MESSAGES, MAX_SEMAPHORES, MAX_SHM_SIZE,
 };
 
-/// `msgrcv` flag: copy the message at index `msgtyp` instead of taking it off the queue.
-const MSG_COPY: libc::c_int = 0o40000;
 /// `shm_perm.mode` bit: the segment was removed and goes when its last user detaches.
 const SHM_DEST: u32 = 0o1000;
 
@@ -188,7 +186,8 @@ fn copy_message(msqid: i32, index: usize, body_max: usize) -> Result<QueuedMessa
     let mtype_len = std::mem::size_of::<libc::c_long>();
     let mut buffer = vec![0u8; mtype_len + body_max];
     let msgtyp = libc::c_long::try_from(index).map_err(|_| Errno::ERANGE)?;
-    let flags = MSG_COPY | libc::IPC_NOWAIT;
+    // MSG_COPY: copy the message at index `msgtyp` instead of taking it off the queue.
+    let flags = libc::MSG_COPY | libc::IPC_NOWAIT;
     // SAFETY: msgrcv writes the type (a long) and at most `body_max` body bytes, which is what
     // `buffer` holds; the buffer lives across the call.
     let got = unsafe { libc::msgrcv(msqid, buffer.as_mut_ptr().cast(), body_max, msgtyp, flags) };
