@@ -15,7 +15,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::clone3::CloneArgs;
-use crate::snapshot::{ProcessSnapshot, TreeSnapshot, ZombieSnapshot};
+use crate::snapshot::{IpcNamespaceSnapshot, ProcessSnapshot, TreeSnapshot, ZombieSnapshot};
+use crate::sysvipc::SysvIpcError;
 
 use super::files::HostFiles;
 use super::memory::{self, SharedObjects};
@@ -104,28 +105,29 @@ impl<'a> TreeBuilder<'a> {
         let leader = super::seize_new(pid)?;
         // The new namespace gets its objects before any process of the tree maps them; it
         // dies with the root should the restore fail.
-        if let Some(ipc) = &self.tree.ipc {
-            crate::sysvipc::create_objects(pid, ipc).map_err(|source| {
-                RestoreError::IpcNamespace {
-                    pid: root.pid,
-                    source,
-                }
-            })?;
-        }
+        self.in_own_ipc(pid, crate::sysvipc::create_objects)?;
         self.build(root, leader, None)?;
         self.join_groups()?;
         self.end_zombies()?;
         self.end_helpers()?;
-        if let Some(ipc) = &self.tree.ipc {
-            crate::sysvipc::finish_namespace(pid, ipc).map_err(|source| {
-                RestoreError::IpcNamespace {
-                    pid: root.pid,
-                    source,
-                }
-            })?;
-        }
+        self.in_own_ipc(pid, crate::sysvipc::finish_namespace)?;
         self.release()?;
         Ok(self.root.take().map(Spawned::release).unwrap_or(pid))
+    }
+
+    /// Runs `step` on the tree's own IPC namespace, when it has one, in that of `pid`.
+    fn in_own_ipc(
+        &self,
+        pid: Pid,
+        step: fn(Pid, &IpcNamespaceSnapshot) -> Result<(), SysvIpcError>,
+    ) -> Result<(), RestoreError> {
+        let Some(ipc) = &self.tree.ipc else {
+            return Ok(());
+        };
+        step(pid, ipc).map_err(|source| RestoreError::IpcNamespace {
+            pid: pid.as_raw(),
+            source,
+        })
     }
 
     fn scratch(&self, pid: i32) -> Scratch {
