@@ -129,7 +129,12 @@ fn read_sem_sets() -> Result<Vec<SemSetSnapshot>, SysvIpcError> {
         Errno::result(rc).map_err(|errno| fail("semctl IPC_STAT", errno))?;
         let nsems = usize::try_from(ds.sem_nsems).unwrap_or(usize::MAX);
         if nsems == 0 || nsems > MAX_SEMAPHORES {
-            return Err(fail("semctl IPC_STAT", Errno::ERANGE));
+            return Err(SysvIpcError::Unsupported {
+                kind: "sem",
+                id,
+                key,
+                why: format!("holds {nsems} semaphores, and an image keeps 1 to {MAX_SEMAPHORES}"),
+            });
         }
         let mut values = vec![0u16; nsems];
         // SAFETY: GETALL writes sem_nsems unsigned shorts, exactly what `values` holds.
@@ -162,7 +167,12 @@ fn read_queues() -> Result<Vec<MsgQueueSnapshot>, SysvIpcError> {
         Errno::result(rc).map_err(|errno| fail("msgctl IPC_STAT", errno))?;
         let count = usize::try_from(ds.msg_qnum).unwrap_or(usize::MAX);
         if count > MAX_MESSAGES {
-            return Err(fail("msgctl IPC_STAT", Errno::ERANGE));
+            return Err(SysvIpcError::Unsupported {
+                kind: "msg",
+                id,
+                key,
+                why: format!("holds {count} messages, more than the {MAX_MESSAGES} crust reads"),
+            });
         }
         // No message is longer than every byte queued.
         let body_max = usize::try_from(ds.__msg_cbytes).unwrap_or(usize::MAX);
