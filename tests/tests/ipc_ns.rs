@@ -1,9 +1,9 @@
 //! A tree in an IPC namespace of its own (workloads/ipc_ns.c started with `unshare --ipc`)
 //! is dumped with its SysV objects and restored into a new IPC namespace: the processes
 //! check their shared memory (attached where it was, by both), semaphores and messages
-//! themselves, and the namespace's sysctls. What stays refused: SysV memory of crust's own IPC namespace, a member of the
-//! tree in another IPC namespace than the root's, and a process outside the tree that shares
-//! the tree's IPC namespace.
+//! themselves, and the namespace's sysctls. What stays refused: SysV memory of crust's own
+//! IPC namespace, a member of the tree in another IPC namespace than the root's, and a process
+//! outside the tree that shares the tree's IPC namespace.
 //!
 //! Needs the crust binary built first: `cargo build --release -p cli`.
 
