@@ -129,8 +129,9 @@ impl IpcNamespaceSnapshot {
         self.segments.iter().find(|s| s.perm.id == shmid)
     }
 
-    /// Checks what a restore relies on: ids unique and not negative per kind, each segment's
-    /// bytes its size, message types positive. `root` is the pid of the tree's root.
+    /// Checks what a restore relies on: ids unique and not negative per kind, no more objects
+    /// of a kind than the images are read with, each segment's bytes its size, message types
+    /// positive. `root` is the pid of the tree's root.
     pub fn validate(&self, root: i32) -> Result<(), SnapshotError> {
         let out_of_range = |what, value: i64| SnapshotError::OutOfRange {
             pid: root,
@@ -164,9 +165,18 @@ impl IpcNamespaceSnapshot {
 
 fn unique_ids(
     root: i32,
-    perms: impl Iterator<Item = IpcPerm>,
+    perms: impl ExactSizeIterator<Item = IpcPerm>,
     what: &'static str,
 ) -> Result<(), SnapshotError> {
+    if perms.len() > MAX_IPC_OBJECTS {
+        let count = i64::try_from(perms.len()).unwrap_or(i64::MAX);
+        let what = "number of SysV objects of one kind";
+        return Err(SnapshotError::OutOfRange {
+            pid: root,
+            what,
+            value: count,
+        });
+    }
     let mut seen = std::collections::HashSet::new();
     for perm in perms {
         if perm.id < 0 || !seen.insert(perm.id) {
@@ -178,4 +188,53 @@ fn unique_ids(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(id: i32) -> MsgQueueSnapshot {
+        MsgQueueSnapshot {
+            perm: IpcPerm {
+                key: 0,
+                id,
+                uid: 0,
+                gid: 0,
+                cuid: 0,
+                cgid: 0,
+                mode: 0o600,
+            },
+            qbytes: 16384,
+            messages: Vec::new(),
+        }
+    }
+
+    fn with_queues(ids: impl Iterator<Item = i32>) -> IpcNamespaceSnapshot {
+        IpcNamespaceSnapshot {
+            queues: ids.map(queue).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ids_of_a_kind_are_unique() {
+        assert!(with_queues([0, 1].into_iter()).validate(7).is_ok());
+        let twice = with_queues([3, 3].into_iter()).validate(7).unwrap_err();
+        assert!(
+            twice.to_string().contains("SysV message queue id"),
+            "{twice}"
+        );
+    }
+
+    #[test]
+    fn more_objects_of_a_kind_than_the_reader_takes_are_refused() {
+        let count = i32::try_from(MAX_IPC_OBJECTS).unwrap();
+        assert!(with_queues(0..count).validate(7).is_ok());
+        let refused = with_queues(0..=count).validate(7).unwrap_err();
+        assert!(
+            refused.to_string().contains("SysV objects of one kind"),
+            "{refused}"
+        );
+    }
 }
