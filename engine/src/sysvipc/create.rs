@@ -171,16 +171,8 @@ fn create_queue(queue: &MsgQueueSnapshot) -> Result<(), SysvIpcError> {
     create_with_id("msg", perm, |flags| unsafe {
         libc::msgget(perm.key, flags)
     })?;
-    // SAFETY: msqid_ds is plain old data; all-zero bytes are a valid value of it.
-    let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
-    // SAFETY: IPC_STAT writes one msqid_ds into `ds`, which lives across the call.
-    let rc = unsafe { libc::msgctl(perm.id, libc::IPC_STAT, &mut ds) };
-    Errno::result(rc).map_err(|errno| fail("msgctl IPC_STAT", errno))?;
-    set_owner("msg", perm, &mut ds.msg_perm)?;
-    ds.msg_qbytes = queue.qbytes;
-    // SAFETY: IPC_SET reads one msqid_ds from `ds`, which lives across the call.
-    let rc = unsafe { libc::msgctl(perm.id, libc::IPC_SET, &mut ds) };
-    Errno::result(rc).map_err(|errno| fail("msgctl IPC_SET", errno))?;
+    // The messages go in first, under the namespace's default limit: a queue whose qbytes
+    // was lowered below what it held takes its own limit only once it holds them again.
     for message in &queue.messages {
         let mut buffer = message.mtype.to_ne_bytes().to_vec();
         buffer.extend_from_slice(&message.body);
@@ -191,5 +183,15 @@ fn create_queue(queue: &MsgQueueSnapshot) -> Result<(), SysvIpcError> {
             unsafe { libc::msgsnd(perm.id, buffer.as_ptr().cast(), message.body.len(), flags) };
         Errno::result(rc).map_err(|errno| fail("msgsnd", errno))?;
     }
+    // SAFETY: msqid_ds is plain old data; all-zero bytes are a valid value of it.
+    let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT writes one msqid_ds into `ds`, which lives across the call.
+    let rc = unsafe { libc::msgctl(perm.id, libc::IPC_STAT, &mut ds) };
+    Errno::result(rc).map_err(|errno| fail("msgctl IPC_STAT", errno))?;
+    set_owner("msg", perm, &mut ds.msg_perm)?;
+    ds.msg_qbytes = queue.qbytes;
+    // SAFETY: IPC_SET reads one msqid_ds from `ds`, which lives across the call.
+    let rc = unsafe { libc::msgctl(perm.id, libc::IPC_SET, &mut ds) };
+    Errno::result(rc).map_err(|errno| fail("msgctl IPC_SET", errno))?;
     Ok(())
 }
