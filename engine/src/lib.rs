@@ -13,3 +13,4 @@ pub mod refusal;
 pub mod restore;
 pub mod snapshot;
 pub mod sock_diag;
+pub mod sysvipc;

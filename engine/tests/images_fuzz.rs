@@ -5,15 +5,18 @@
 
 mod images_sample;
 
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use engine::codec::ipc;
 use engine::images::core::{CoreEntry, TaskKobjIdsEntry};
 use engine::images::fdinfo::{FdinfoEntry, FileEntry};
 use engine::images::file_lock::FileLockEntry;
 use engine::images::fs::FsEntry;
 use engine::images::ghost::{GhostChunkEntry, GhostFileEntry, RemapFilePathEntry};
 use engine::images::inventory::InventoryEntry;
+use engine::images::ipc::IpcVarEntry;
 use engine::images::memfd::MemfdInodeEntry;
 use engine::images::mm::MmEntry;
 use engine::images::pagemap::{PagemapEntry, PagemapHead};
@@ -54,9 +57,9 @@ fn sample_images() -> &'static [(ImageKind, Vec<u8>)] {
 }
 
 /// Reads an image to its end as its kind's entries; returns the entry count.
-fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
+fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, Box<dyn Error>> {
     let mut r = ImageReader::from_bytes(Path::new("fuzz.img"), bytes, kind)?;
-    match kind {
+    let count: Result<usize, ImageError> = match kind {
         ImageKind::Inventory => r.read_entries::<InventoryEntry>().map(|e| e.len()),
         ImageKind::Pstree => r.read_entries::<PstreeEntry>().map(|e| e.len()),
         ImageKind::Core => r.read_one::<CoreEntry>().map(|_| 1),
@@ -88,8 +91,22 @@ fn read_all(kind: ImageKind, bytes: &[u8]) -> Result<usize, ImageError> {
             r.next_entry::<PagemapHead>()?;
             r.read_entries::<PagemapEntry>().map(|e| e.len() + 1)
         }
+        ImageKind::IpcVar => r.read_one::<IpcVarEntry>().map(|_| 1),
+        ImageKind::IpcShm | ImageKind::IpcSem | ImageKind::IpcMsg => {
+            return read_ipc_objects(kind, r)
+        }
         ImageKind::Pages => Ok(0),
-    }
+    };
+    Ok(count?)
+}
+
+/// Reads the SysV objects of an IPC namespace image as a restore does, with what they hold.
+fn read_ipc_objects(kind: ImageKind, mut r: ImageReader<&[u8]>) -> Result<usize, Box<dyn Error>> {
+    Ok(match kind {
+        ImageKind::IpcShm => ipc::read_segments(&mut r)?.len(),
+        ImageKind::IpcSem => ipc::read_sem_sets(&mut r)?.len(),
+        _ => ipc::read_queues(&mut r)?.len(),
+    })
 }
 
 fn read_with_payload<M: prost::Message + Default>(

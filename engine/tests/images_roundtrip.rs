@@ -96,7 +96,7 @@ fn show_decodes_every_image_of_the_dump() {
     fs::write(scratch.0.join("cgroup.img"), b"not ours").unwrap();
     let shown = engine::images::show_dir(&scratch.0).expect("show");
     let images = shown["images"].as_array().expect("images");
-    assert_eq!(images.len(), 23, "{shown:#}");
+    assert_eq!(images.len(), 27, "{shown:#}");
     for image in images {
         assert!(image.get("error").is_none(), "{image}");
     }
@@ -113,4 +113,19 @@ fn show_decodes_every_image_of_the_dump() {
     assert_eq!(core["entries"][0]["tc"]["comm"], "sample-app");
     assert_eq!(core["entries"][0]["mtype"], "X86_64");
     assert_eq!(find("pipes-data.img")["entries"][0]["extra"], "<13 bytes>");
+    assert_eq!(
+        find("ipcns-shm-1.img")["entries"][0]["extra"],
+        "<4097 bytes>"
+    );
+    let queue = &find("ipcns-msg-1.img")["entries"][0];
+    assert_eq!(queue["messages"][1]["msize"], 9);
+}
+
+#[test]
+fn the_ipc_namespace_reads_back_equal() {
+    let scratch = Scratch::new("roundtrip-ipc");
+    let sample = write_sample(&scratch.0);
+    let dir = ImageDir::open(&scratch.0).expect("open dump");
+    let ipc = engine::codec::ipc::read_ipc(&dir, engine::codec::ipc::IPC_NS_ID);
+    assert_eq!(ipc.expect("the sample's IPC namespace"), sample.ipc);
 }

@@ -60,9 +60,10 @@ fn sysv_shm_attachment_is_refused() {
     assert_eq!(
         found,
         vec![format!(
-            "pid {pid}: {:#x}-{:#x} is SysV shared memory (key 0x00000000, shmid {shmid}): SysV \
-            shared \
-             memory needs its IPC namespace dumped, which is not supported yet",
+            "pid {pid}: {:#x}-{:#x} is SysV shared memory (key 0x00000000, shmid {shmid}): \
+             crust does not dump the SysV objects of its own IPC namespace; a tree running in \
+             an IPC namespace of its own (started with `unshare --ipc`) is dumped with its \
+             objects",
             vma.start, vma.end
         )]
     );

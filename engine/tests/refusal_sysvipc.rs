@@ -68,8 +68,10 @@ fn message_queue_sent_to_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: SysV message queue (key 0x00000000, id {id}): SysV IPC needs its IPC \
-             namespace dumped, which is not supported yet"
+            "pid {pid}: SysV message queue (key 0x00000000, id {id}): \
+             crust does not dump the SysV objects of its own IPC namespace; a tree running in \
+             an IPC namespace of its own (started with `unshare --ipc`) is dumped with its \
+             objects"
         )]
     );
 }
@@ -99,8 +101,10 @@ fn message_queue_received_from_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: SysV message queue (key 0x00000000, id {id}): SysV IPC needs its IPC \
-             namespace dumped, which is not supported yet"
+            "pid {pid}: SysV message queue (key 0x00000000, id {id}): \
+             crust does not dump the SysV objects of its own IPC namespace; a tree running in \
+             an IPC namespace of its own (started with `unshare --ipc`) is dumped with its \
+             objects"
         )]
     );
 }
@@ -123,8 +127,10 @@ fn semaphore_operated_on_with_undo_is_refused() {
     assert_eq!(
         lines(pid),
         vec![format!(
-            "pid {pid}: SysV semaphore set (key 0x00000000, id {id}): SysV IPC needs its IPC \
-             namespace dumped, which is not supported yet"
+            "pid {pid}: SysV semaphore set (key 0x00000000, id {id}): \
+             crust does not dump the SysV objects of its own IPC namespace; a tree running in \
+             an IPC namespace of its own (started with `unshare --ipc`) is dumped with its \
+             objects"
         )]
     );
 }

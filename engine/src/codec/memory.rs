@@ -27,7 +27,8 @@ const KNOWN_STATUS: u32 = st::AREA_REGULAR
     | st::ANON_SHARED
     | st::ANON_PRIVATE
     | st::AREA_VVAR
-    | st::AREA_MEMFD;
+    | st::AREA_MEMFD
+    | st::AREA_SYSVIPC;
 
 /// Bits that say which special area it is; at most one is set.
 const SPECIAL_STATUS: u32 =
@@ -104,6 +105,10 @@ fn vma_entry(vma: &VmaSnapshot, memfd_ids: &[u32]) -> VmaEntry {
             };
             (st::AREA_REGULAR | file | memfd, u64::from(file_id))
         }
+        VmaBacking::SysvShm { shmid } => (
+            st::AREA_REGULAR | st::AREA_SYSVIPC | st::ANON_SHARED,
+            u64::try_from(shmid).unwrap_or(0),
+        ),
     };
     VmaEntry {
         start: vma.start,
@@ -181,9 +186,10 @@ fn read_vma(path: &Path, v: &VmaEntry) -> Result<VmaSnapshot, CodecError> {
         pgoff: v.pgoff,
         backing: read_backing(path, v)?,
         madvise: v.madv.unwrap_or(0),
-        shmem_id: match v.status & st::ANON_SHARED {
-            0 => 0,
-            _ => v.shmid,
+        // A SysV area's shmid is its segment's id, held in its backing.
+        shmem_id: match v.status & (st::ANON_SHARED | st::AREA_SYSVIPC) {
+            st::ANON_SHARED => v.shmid,
+            _ => 0,
         },
     })
 }
@@ -211,6 +217,13 @@ fn read_backing(path: &Path, v: &VmaEntry) -> Result<VmaBacking, CodecError> {
     }
     if v.status & st::AREA_MEMFD != 0 && !file {
         return Err(bad("a memfd area maps no file"));
+    }
+    if v.status & st::AREA_SYSVIPC != 0 {
+        if special != 0 || backing != st::ANON_SHARED {
+            return Err(bad("a SysV shm area is shared memory and nothing else"));
+        }
+        let shmid = narrow(path, "vma shmid (SysV shm id)", v.shmid)?;
+        return Ok(VmaBacking::SysvShm { shmid });
     }
     Ok(match special {
         st::AREA_VSYSCALL => VmaBacking::Vsyscall,

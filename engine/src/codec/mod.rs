@@ -31,6 +31,7 @@ mod files;
 mod fpu;
 mod fs;
 mod invisible;
+pub mod ipc;
 mod locks;
 mod memory;
 mod task;
@@ -109,6 +110,9 @@ pub fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), CodecError>
     let all = crate::snapshot::InvisibleFiles::merged(tree.processes.iter().map(|p| &p.invisible));
     let root = tree.root().map_or(0, |root| root.pid);
     invisible::write_invisible(dir, root, &all, &cwds)?;
+    if let Some(ipc) = &tree.ipc {
+        ipc::write_ipc(dir, root, ipc)?;
+    }
     Ok(())
 }
 
@@ -196,7 +200,12 @@ pub fn read_tree(dir: &Path) -> Result<TreeImages, CodecError> {
         processes.push(process);
         pages_paths.push(pages_path);
     }
-    let tree = TreeSnapshot { processes, zombies };
+    let ipc = ipc::read_own_ipc(&dir, &processes)?;
+    let tree = TreeSnapshot {
+        processes,
+        zombies,
+        ipc,
+    };
     Ok(TreeImages { tree, pages_paths })
 }
 

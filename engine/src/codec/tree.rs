@@ -55,7 +55,7 @@ pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), Code
             threads,
         };
         // CRIU's way of saying CLONE_FS and CLONE_FILES: the parent's ids.
-        let mut ids = kobj_ids(index);
+        let mut ids = kobj_ids(index, tree.ipc.is_some());
         let parent = tree.processes.iter().position(|p| p.pid == process.ppid);
         if process.shares_fs_with_parent {
             ids.fs_id = parent.map_or(ids.fs_id, object_id);
@@ -79,7 +79,7 @@ pub(crate) fn write_tree(dir: &ImageDir, tree: &TreeSnapshot) -> Result<(), Code
     let inventory = InventoryEntry {
         img_version: IMAGES_V1_1,
         fdinfo_per_id: Some(true),
-        root_ids: Some(kobj_ids(0)),
+        root_ids: Some(kobj_ids(0, tree.ipc.is_some())),
         ns_per_id: Some(true),
         lsmtype: Some(Lsmtype::NoLsm as i32),
         ..Default::default()
@@ -104,13 +104,15 @@ pub(crate) fn files_id(tree: &TreeSnapshot, index: usize) -> u32 {
     object_id(at)
 }
 
-fn kobj_ids(index: usize) -> TaskKobjIdsEntry {
+/// The ids of the `index`th process; with `own_ipc`, the tree's IPC namespace's too.
+fn kobj_ids(index: usize, own_ipc: bool) -> TaskKobjIdsEntry {
     let id = object_id(index);
     TaskKobjIdsEntry {
         vm_id: id,
         files_id: id,
         fs_id: id,
         sighand_id: id,
+        ipc_ns_id: own_ipc.then_some(super::ipc::IPC_NS_ID),
         ..Default::default()
     }
 }

@@ -62,6 +62,14 @@ pub enum DumpError {
         /// The error.
         errno: nix::errno::Errno,
     },
+    /// Reading the tree's own IPC namespace failed.
+    #[error("pid {pid}: dumping its IPC namespace: {source}")]
+    IpcNamespace {
+        /// The tree's root.
+        pid: i32,
+        /// The step that failed.
+        source: crate::sysvipc::SysvIpcError,
+    },
     /// Something the refusal checks let through and the dump cannot handle.
     #[error("pid {pid}: {what} cannot be dumped")]
     Unsupported {

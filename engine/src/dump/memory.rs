@@ -82,6 +82,16 @@ fn to_snapshot(
             let file_id = super::invisible::memfd_mapping(table, pid, vma, name, open_flags)?;
             (VmaBacking::File { file_id }, sharing)
         }
+        VmaKind::SysvShm { .. } => {
+            let shmid = i32::try_from(vma.inode).map_err(|_| DumpError::Unsupported {
+                pid: pid.as_raw(),
+                what: format!(
+                    "{:#x}-{:#x} (SysV shm id {})",
+                    vma.start, vma.end, vma.inode
+                ),
+            })?;
+            (VmaBacking::SysvShm { shmid }, sharing)
+        }
         VmaKind::Uprobes => return Ok(None),
         other => {
             let what = format!("{:#x}-{:#x} ({other:?})", vma.start, vma.end);

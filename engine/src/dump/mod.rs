@@ -14,6 +14,7 @@ mod error;
 mod files;
 mod inside;
 mod invisible;
+mod ipc;
 mod locks;
 mod memory;
 mod pages;
@@ -111,6 +112,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
         frozen.zombies.len()
     );
     refuse_what_cannot_be_dumped(root, &allowed)?;
+    let ipc = ipc::own_namespace(root)?;
     let dir = ImageDir::create(&options.images_dir)?;
 
     let mut shared = TreeShared::default();
@@ -141,6 +143,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
             &mut shared,
         )?;
         let mut parasite = infection.start_parasite()?;
+        ipc::check_attachments(&process, ipc.as_ref())?;
         let memory = &process.memory;
         let pages_id = pages_id(index);
         pages_bytes += pages::drain(&mut parasite, &dir, pages_id, &memory.pages, &memory.vmas)?;
@@ -164,6 +167,7 @@ fn dump_process(options: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let tree = TreeSnapshot {
         processes,
         zombies: frozen.zombies,
+        ipc,
     };
     tree.validate()?;
     crate::codec::write_tree(&dir, &tree)?;

@@ -52,11 +52,19 @@ pub enum ImageKind {
     MemfdInode,
     /// `pagemap-shmem-SHMID.img`: which pages of a shared memory object (a memfd) are stored.
     ShmemPagemap,
+    /// `ipcns-var-N.img`: the sysctls of IPC namespace N.
+    IpcVar,
+    /// `ipcns-shm-N.img`: the SysV shared memory segments of IPC namespace N, with their bytes.
+    IpcShm,
+    /// `ipcns-msg-N.img`: the SysV message queues of IPC namespace N, with their messages.
+    IpcMsg,
+    /// `ipcns-sem-N.img`: the SysV semaphore sets of IPC namespace N, with their values.
+    IpcSem,
 }
 
 impl ImageKind {
     /// Every kind, for matching file names.
-    pub const ALL: [ImageKind; 21] = [
+    pub const ALL: [ImageKind; 25] = [
         ImageKind::Inventory,
         ImageKind::Pstree,
         ImageKind::Core,
@@ -78,6 +86,10 @@ impl ImageKind {
         ImageKind::GhostFile,
         ImageKind::MemfdInode,
         ImageKind::ShmemPagemap,
+        ImageKind::IpcVar,
+        ImageKind::IpcShm,
+        ImageKind::IpcMsg,
+        ImageKind::IpcSem,
     ];
 
     /// The magics the file starts with, in order: the image's own magic alone
@@ -106,6 +118,10 @@ impl ImageKind {
             ImageKind::GhostFile => &[IMG_COMMON_MAGIC, 0x5258_3605],
             ImageKind::MemfdInode => &[IMG_COMMON_MAGIC, 0x4845_3499],
             ImageKind::ShmemPagemap => &[IMG_COMMON_MAGIC, 0x5608_4025],
+            ImageKind::IpcVar => &[IMG_COMMON_MAGIC, 0x5311_5007],
+            ImageKind::IpcShm => &[IMG_COMMON_MAGIC, 0x4628_3044],
+            ImageKind::IpcMsg => &[IMG_COMMON_MAGIC, 0x5545_3737],
+            ImageKind::IpcSem => &[IMG_COMMON_MAGIC, 0x5957_3019],
         }
     }
 
@@ -133,6 +149,10 @@ impl ImageKind {
             ImageKind::GhostFile => "ghost-file",
             ImageKind::MemfdInode => "memfd",
             ImageKind::ShmemPagemap => "pagemap-shmem",
+            ImageKind::IpcVar => "ipcns-var",
+            ImageKind::IpcShm => "ipcns-shm",
+            ImageKind::IpcMsg => "ipcns-msg",
+            ImageKind::IpcSem => "ipcns-sem",
         }
     }
 
@@ -150,6 +170,10 @@ impl ImageKind {
                 | ImageKind::Fs
                 | ImageKind::GhostFile
                 | ImageKind::ShmemPagemap
+                | ImageKind::IpcVar
+                | ImageKind::IpcShm
+                | ImageKind::IpcMsg
+                | ImageKind::IpcSem
         )
     }
 }

@@ -66,6 +66,7 @@ pub mod fown;
 pub mod fs;
 pub mod ghost;
 pub mod inventory;
+pub mod ipc;
 pub mod memfd;
 pub mod mm;
 pub mod pagemap;

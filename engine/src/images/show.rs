@@ -14,6 +14,8 @@ use super::file_lock::FileLockEntry;
 use super::fs::FsEntry;
 use super::ghost::{GhostChunkEntry, GhostFileEntry, RemapFilePathEntry};
 use super::inventory::InventoryEntry;
+use super::ipc::{padding, IpcMsg, IpcMsgEntry, IpcSemEntry, IpcShmEntry, IpcVarEntry};
+use super::ipc::{SEM_MSG_ALIGN, SHM_ALIGN};
 use super::json::drop_nulls;
 use super::kind::{ImageKind, ImageName};
 use super::memfd::MemfdInodeEntry;
@@ -98,6 +100,14 @@ fn decode_entries(
         ImageKind::RemapFpath => to_json::<RemapFilePathEntry, _>(reader),
         ImageKind::GhostFile => ghost_file_to_json(reader),
         ImageKind::MemfdInode => to_json::<MemfdInodeEntry, _>(reader),
+        ImageKind::IpcVar => to_json::<IpcVarEntry, _>(reader),
+        ImageKind::IpcShm => {
+            padded_payload_to_json::<IpcShmEntry, _>(reader, SHM_ALIGN, |e| e.size)
+        }
+        ImageKind::IpcSem => padded_payload_to_json::<IpcSemEntry, _>(reader, SEM_MSG_ALIGN, |e| {
+            2 * u64::from(e.nsems)
+        }),
+        ImageKind::IpcMsg => msg_queues_to_json(reader),
     }
 }
 
@@ -160,6 +170,52 @@ where
         reader.skip_payload(u64::from(len))?;
         let mut value = value_of(reader.path(), &entry)?;
         value["extra"] = json!(format!("<{len} bytes>"));
+        values.push(value);
+    }
+    Ok(values)
+}
+
+/// Entries each followed by `payload_len` bytes padded to `align`.
+fn padded_payload_to_json<M, R>(
+    reader: &mut ImageReader<R>,
+    align: u64,
+    payload_len: impl Fn(&M) -> u64,
+) -> Result<Vec<Value>, ImageError>
+where
+    M: prost::Message + Default + Serialize,
+    R: Read,
+{
+    let mut values = Vec::new();
+    while let Some(entry) = reader.next_entry::<M>()? {
+        let len = payload_len(&entry);
+        reader.skip_payload(len)?;
+        reader.skip_payload(padding(len, align))?;
+        let mut value = value_of(reader.path(), &entry)?;
+        value["extra"] = json!(format!("<{len} bytes>"));
+        values.push(value);
+    }
+    Ok(values)
+}
+
+/// Each queue, with its messages (their bodies' lengths).
+fn msg_queues_to_json<R: Read>(reader: &mut ImageReader<R>) -> Result<Vec<Value>, ImageError> {
+    let mut values = Vec::new();
+    while let Some(queue) = reader.next_entry::<IpcMsgEntry>()? {
+        let mut messages = Vec::new();
+        for _ in 0..queue.qnum {
+            let message =
+                reader
+                    .next_entry::<IpcMsg>()?
+                    .ok_or_else(|| ImageError::MissingEntry {
+                        path: reader.path().into(),
+                    })?;
+            let len = u64::from(message.msize);
+            reader.skip_payload(len)?;
+            reader.skip_payload(padding(len, SEM_MSG_ALIGN))?;
+            messages.push(value_of(reader.path(), &message)?);
+        }
+        let mut value = value_of(reader.path(), &queue)?;
+        value["messages"] = Value::Array(messages);
         values.push(value);
     }
     Ok(values)

@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+mod ipc;
 mod memory;
 mod net;
 mod probe_child;
@@ -267,7 +268,7 @@ const fn gated(
     }
 }
 
-static FEATURES: [Feature; 19] = [
+static FEATURES: [Feature; 21] = [
     required("ptrace PTRACE_SEIZE", ptrace::seize),
     required("ptrace PTRACE_INTERRUPT", ptrace::interrupt),
     required(
@@ -304,6 +305,8 @@ static FEATURES: [Feature; 19] = [
     required("time namespaces", process::time_namespace),
     required("sock_diag netlink", net::sock_diag),
     optional("soft-dirty page tracking", memory::soft_dirty),
+    optional("msgrcv MSG_COPY", ipc::msg_copy),
+    optional("/proc/sys/kernel/shm_next_id writable", ipc::next_id),
     optional("IA32 emulation", process::ia32_emulation),
 ];
 
@@ -325,6 +328,7 @@ mod tests {
             "ptrace PTRACE_SEIZE",
             "memfd_create",
             "pidfd_open and pidfd_getfd",
+            "msgrcv MSG_COPY",
         ] {
             let feature = features().iter().find(|f| f.name == name);
             let result = feature.map(Feature::probe);

@@ -85,6 +85,31 @@ pub fn namespaces(pid: Pid) -> Result<Vec<(NsKind, u64)>, ProcError> {
         .collect()
 }
 
+/// The IPC namespace of `pid` (its inode) when it is not crust's own: the one a tree of its
+/// own is dumped with.
+pub fn ipc_namespace_apart(pid: Pid) -> Result<Option<u64>, ProcError> {
+    let theirs = ns_inode(pid, NsKind::Ipc)?;
+    let ours = ns_inode(nix::unistd::getpid(), NsKind::Ipc)?;
+    Ok((theirs != ours).then_some(theirs))
+}
+
+/// Every process (thread group) of the machine in namespace `inode` of kind `kind`, by pid:
+/// one read of each `/proc/PID/ns/KIND` link. Processes that exit or cannot be read meanwhile
+/// are passed over.
+pub fn processes_in(kind: NsKind, inode: u64) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<Pid> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .map(Pid::from_raw)
+        .filter(|&pid| ns_inode(pid, kind).is_ok_and(|found| found == inode))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// The inode in a namespace link (`net:[4026531840]`).
 pub fn parse_ns_link(text: &str) -> Option<u64> {
     let (_, rest) = text.split_once(":[")?;

@@ -10,14 +10,19 @@ use crate::proc::maps::{maps, Vma, VmaKind};
 use crate::proc::smaps::VmFlags;
 use crate::proc::DevId;
 
-/// Check every vma of `pid`.
+/// Check every vma of `pid`; with `own_ipc` (the tree has an IPC namespace of its own, dumped
+/// with it) SysV shm attachments pass, but those of hugetlb segments.
 pub(super) fn check_memory(
     pid: Pid,
     ghost_limit: u64,
+    own_ipc: bool,
     found: &mut Findings,
 ) -> Result<(), RefusalError> {
     let map_files_open = crate::privileges::may_open_map_files();
     for vma in maps(pid).map_err(RefusalError::Memory)? {
+        if own_ipc && is_dumped_with_own_ipc(&vma) {
+            continue;
+        }
         let hugetlb = vma.flags.contains(VmFlags::HUGETLB);
         if let (Some(what), false, false) = (read_through_map_files(&vma), map_files_open, hugetlb)
         {
@@ -62,6 +67,12 @@ fn read_through_map_files(vma: &Vma) -> Option<String> {
         } => Some(format!("maps {} (deleted)", path.display())),
         _ => None,
     }
+}
+
+/// Whether `vma` attaches a SysV segment that a tree's own IPC namespace holds and a restore
+/// makes again: any but a hugetlb one, which it would make of ordinary pages.
+fn is_dumped_with_own_ipc(vma: &Vma) -> bool {
+    matches!(vma.kind, VmaKind::SysvShm { .. }) && !vma.flags.contains(VmFlags::HUGETLB)
 }
 
 /// The refusal for a vma, given the stat of the path it names (files only), if any.
@@ -134,6 +145,17 @@ mod tests {
         st.st_ino = ino;
         st.st_rdev = rdev;
         st
+    }
+
+    #[test]
+    fn hugetlb_sysv_attachment_is_refused_even_with_an_own_namespace() {
+        let line = "7f12a000-7f12c000 rw-s 00000000 00:01 3   /SYSV00001234 (deleted)";
+        let mut vma = parse_vma_line(line).unwrap();
+        assert!(is_dumped_with_own_ipc(&vma));
+        vma.flags |= VmFlags::HUGETLB;
+        assert!(!is_dumped_with_own_ipc(&vma));
+        let refused = judge_vma(&vma, None).map(|(_, reason)| reason);
+        assert_eq!(refused, Some(Reason::Hugetlb));
     }
 
     #[test]

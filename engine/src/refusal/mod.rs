@@ -120,10 +120,12 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
     let members =
         crate::proc::tree::walk_within(root, task::may_trace).map_err(RefusalError::Children)?;
     let root_group = crate::proc::stat::stat(root).ok().map(|stat| stat.pgrp);
+    let own_ipc = crate::proc::ns::ipc_namespace_apart(root).map_err(RefusalError::Namespaces)?;
     let tree = Tree {
         root,
         members,
         root_group,
+        own_ipc,
         pipe_holders: std::cell::OnceCell::new(),
         path_holders: std::cell::OnceCell::new(),
         pty_ends: std::cell::OnceCell::new(),
@@ -163,6 +165,8 @@ pub(crate) struct Tree {
     root: Pid,
     members: Vec<crate::proc::tree::Member>,
     root_group: Option<Pid>,
+    /// The root's IPC namespace, when it is not crust's: the tree's own, dumped with it.
+    own_ipc: Option<u64>,
     /// Every pipe's holders on the machine, read once for the whole tree when first needed.
     pipe_holders: std::cell::OnceCell<BTreeMap<u64, Vec<Pid>>>,
     /// Every fd on the machine whose link is a path, by path, read once when first needed.
@@ -229,6 +233,11 @@ impl Tree {
         all.get(path).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// The root's IPC namespace (by inode), when the tree has one of its own.
+    fn own_ipc(&self) -> Option<u64> {
+        self.own_ipc
+    }
+
     /// The process group of the root.
     fn root_group(&self) -> Option<Pid> {
         self.root_group
@@ -250,7 +259,8 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     task::check_session(pid, tree, allowed, &mut found)?;
     task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;
-    task::check_namespaces(pid, &mut found)?;
+    task::check_namespaces(pid, tree, &mut found)?;
+    task::check_ipc_sharers(pid, tree, &mut found);
 
     files::check_directories(pid, &mut found)?;
     let open = files::check_files(pid, allowed, &mut found)?;
@@ -260,7 +270,12 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     locks::check_locks(pid, &open, allowed, &mut found)?;
     tty::check_ttys(pid, &open, allowed, tree, &mut found)?;
 
-    memory::check_memory(pid, allowed.ghost_limit, &mut found)?;
+    memory::check_memory(
+        pid,
+        allowed.ghost_limit,
+        tree.own_ipc().is_some(),
+        &mut found,
+    )?;
     sysvipc::check_sysv_ipc(pid, &mut found)?;
     Ok(found.refusals)
 }

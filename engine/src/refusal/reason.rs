@@ -81,6 +81,10 @@ pub enum Reason {
     MapFilesClosed,
     /// A namespace differs from crust's own.
     ForeignNamespace { inode: u64, crust_inode: u64 },
+    /// A process's IPC namespace is not its tree root's (which is not crust's).
+    NotRootIpcNamespace { inode: u64, root_inode: u64 },
+    /// The root's own IPC namespace holds `peer` (and `others` more) outside the tree.
+    IpcNamespaceShared { peer: Pid, others: usize },
     /// A socket.
     Socket { family: Option<SocketFamily> },
     /// A connected unix socket (a socket, so not supported yet), told by its peer.

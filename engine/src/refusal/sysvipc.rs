@@ -91,8 +91,9 @@ mod tests {
         };
         assert_eq!(
             refusal.to_string(),
-            "pid 7: SysV message queue (key 0x00001234, id 3): SysV IPC needs its IPC namespace \
-             dumped, which is not supported yet"
+            "pid 7: SysV message queue (key 0x00001234, id 3): crust does not dump the SysV \
+             objects of its own IPC namespace; a tree running in an IPC namespace of its own \
+             (started with `unshare --ipc`) is dumped with its objects"
         );
     }
 }

@@ -271,12 +271,26 @@ pub(super) fn check_compat(pid: Pid, found: &mut Findings) -> Result<(), Refusal
     Ok(())
 }
 
-/// Refuse every namespace that is not crust's own.
-pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), RefusalError> {
+/// Refuse every namespace that is not crust's own, but the root's IPC namespace: a tree whose
+/// members all share their root's is dumped with it.
+pub(super) fn check_namespaces(
+    pid: Pid,
+    tree: &Tree,
+    found: &mut Findings,
+) -> Result<(), RefusalError> {
     let me = nix::unistd::getpid();
     for kind in NsKind::ALL {
         let inode = ns_inode(pid, kind).map_err(RefusalError::Namespaces)?;
         let crust_inode = ns_inode(me, kind).map_err(RefusalError::Namespaces)?;
+        if kind == NsKind::Ipc {
+            if let Some(root_inode) = tree.own_ipc() {
+                if inode != root_inode {
+                    let reason = Reason::NotRootIpcNamespace { inode, root_inode };
+                    found.add(Resource::Namespace(kind), reason);
+                }
+                continue;
+            }
+        }
         if inode != crust_inode {
             found.add(
                 Resource::Namespace(kind),
@@ -285,6 +299,28 @@ pub(super) fn check_namespaces(pid: Pid, found: &mut Findings) -> Result<(), Ref
         }
     }
     Ok(())
+}
+
+/// Refuse the root's own IPC namespace when a process outside the tree is in it too: its
+/// state in the namespace's objects would be dumped without it.
+pub(super) fn check_ipc_sharers(pid: Pid, tree: &Tree, found: &mut Findings) {
+    let Some(inode) = tree.own_ipc() else {
+        return;
+    };
+    if pid != tree.root {
+        return;
+    }
+    let outside: Vec<Pid> = crate::proc::ns::processes_in(NsKind::Ipc, inode)
+        .into_iter()
+        .filter(|&other| !tree.owns(other))
+        .collect();
+    if let Some(&peer) = outside.first() {
+        let reason = Reason::IpcNamespaceShared {
+            peer,
+            others: outside.len() - 1,
+        };
+        found.add(Resource::Namespace(NsKind::Ipc), reason);
+    }
 }
 
 #[cfg(test)]

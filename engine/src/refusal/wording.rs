@@ -22,6 +22,15 @@ impl Reason {
             Self::ForeignNamespace { inode, crust_inode } => {
                 format!(" is not crust's ({inode}, crust's is {crust_inode})")
             }
+            Self::NotRootIpcNamespace { inode, root_inode } => {
+                format!(" is not the tree root's ({inode}, the root's is {root_inode})")
+            }
+            Self::IpcNamespaceShared { peer, others: 0 } => {
+                format!(" is shared with pid {peer}, outside the tree")
+            }
+            Self::IpcNamespaceShared { peer, others } => {
+                format!(" is shared with pid {peer} and {others} more, outside the tree")
+            }
             Self::ForeignSession { sid } => format!(" is in the session of pid {sid}"),
             Self::Compat32 => " runs 32-bit (ia32) code".into(),
             Self::UnixPeer(peer) => format!(" {peer}"),
@@ -75,6 +84,12 @@ impl Reason {
                     .into()
             }
             Self::ForeignNamespace { .. } => "namespaces are not supported yet".into(),
+            Self::NotRootIpcNamespace { .. } => {
+                "a tree is dumped with one IPC namespace, its root's".into()
+            }
+            Self::IpcNamespaceShared { .. } => {
+                "its SysV objects would be dumped without that process's share in them".into()
+            }
             Self::Socket { .. } | Self::UnixPeer(_) => "sockets are not supported yet".into(),
             Self::UnsupportedFile { kind } => format!("{kind} are not supported yet"),
             Self::Device => "devices cannot be dumped".into(),
@@ -109,12 +124,11 @@ impl Reason {
                 format!("{fact}; dump it with --external pipe:[{inode}]")
             }
             Self::PacketPipe => "packet-mode pipes are not supported yet".into(),
-            Self::SysvShm => {
-                "SysV shared memory needs its IPC namespace dumped, which is not supported yet"
+            Self::SysvShm | Self::SysvIpc => {
+                "crust does not dump the SysV objects of its own IPC namespace; a tree running \
+                in an IPC namespace of its own (started with `unshare --ipc`) is dumped with \
+                its objects"
                     .into()
-            }
-            Self::SysvIpc => {
-                "SysV IPC needs its IPC namespace dumped, which is not supported yet".into()
             }
             Self::Hugetlb => "hugetlb mappings are not supported yet".into(),
             Self::UnsupportedMapping { kind } => format!("{kind} are not supported yet"),

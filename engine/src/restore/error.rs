@@ -88,6 +88,14 @@ pub enum RestoreError {
         /// What clone3 said.
         errno: Errno,
     },
+    /// The tree's IPC namespace could not be given its sysctls and objects.
+    #[error("pid {pid}: restoring its IPC namespace: {source}")]
+    IpcNamespace {
+        /// The tree's root, whose new namespace it is.
+        pid: i32,
+        /// The step that failed.
+        source: crate::sysvipc::SysvIpcError,
+    },
     /// A ptrace request on the new task failed.
     #[error("tid {tid}: {source}")]
     Ptrace {

@@ -160,6 +160,10 @@ pub fn map_areas(
         .iter()
         .filter(|v| !v.is_kernel_special() && !skip(v));
     for vma in areas {
+        if let VmaBacking::SysvShm { shmid } = vma.backing {
+            attach_segment(thread, pid, vma, shmid)?;
+            continue;
+        }
         if vma.shmem_id != 0 {
             map_shared_object(thread, scratch, vma, shared)?;
             continue;
@@ -231,6 +235,35 @@ fn map_shared_object(
             mapped?
         }
     };
+    if at != vma.start {
+        return Err(RestoreError::AreaMisplaced {
+            pid,
+            start: vma.start,
+            got: at,
+        });
+    }
+    Ok(())
+}
+
+/// Attaches SysV segment `shmid` (made again in the tree's IPC namespace) where `vma` was,
+/// with its protection: read-only unless writable, executable if it was.
+fn attach_segment(
+    thread: &mut RemoteThread,
+    pid: i32,
+    vma: &VmaSnapshot,
+    shmid: i32,
+) -> Result<(), RestoreError> {
+    let mut flags = 0;
+    if vma.prot & libc::PROT_WRITE as u32 == 0 {
+        flags |= libc::SHM_RDONLY;
+    }
+    if vma.prot & libc::PROT_EXEC as u32 != 0 {
+        flags |= libc::SHM_EXEC;
+    }
+    // The tree's validation found the segment; were the id negative, shmat says EINVAL.
+    let id = u64::try_from(shmid).unwrap_or(u64::MAX);
+    let args = [id, vma.start, flags.unsigned_abs().into(), 0, 0, 0];
+    let at = thread.call("attach a SysV shm segment", libc::SYS_shmat, args)?;
     if at != vma.start {
         return Err(RestoreError::AreaMisplaced {
             pid,

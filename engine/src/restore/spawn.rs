@@ -17,11 +17,16 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Forks crust into a child whose pid is `pid` (clone3 with set_tid). The
-    /// child only waits in pause(2) until it is seized and rebuilt.
-    pub fn fork_with_pid(pid: i32) -> Result<Spawned, RestoreError> {
+    /// Forks crust into a child whose pid is `pid` (clone3 with set_tid), in an IPC
+    /// namespace of its own when `new_ipc` asks for one. The child only waits in pause(2)
+    /// until it is seized and rebuilt.
+    pub fn fork_with_pid(pid: i32, new_ipc: bool) -> Result<Spawned, RestoreError> {
         let set_tid = [pid];
         let args = CloneArgs {
+            flags: match new_ipc {
+                true => libc::CLONE_NEWIPC as u64,
+                false => 0,
+            },
             exit_signal: libc::SIGCHLD as u64,
             set_tid: set_tid.as_ptr() as u64,
             set_tid_size: 1,

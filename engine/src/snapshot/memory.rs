@@ -30,6 +30,12 @@ pub enum VmaBacking {
     VvarVclock,
     /// The legacy vsyscall page (fixed by the kernel, never restored).
     Vsyscall,
+    /// An attached SysV shared memory segment of the tree's IPC namespace, whole; its bytes
+    /// are the segment's, saved with the namespace.
+    SysvShm {
+        /// The segment's id.
+        shmid: i32,
+    },
 }
 
 /// One memory area (a vma).
@@ -81,7 +87,8 @@ impl VmaSnapshot {
     /// Whether saved pages may belong to this area.
     pub fn holds_saved_pages(&self) -> bool {
         let shared_file = self.is_shared() && matches!(self.backing, VmaBacking::File { .. });
-        !self.is_kernel_special() && !shared_file
+        let sysv = matches!(self.backing, VmaBacking::SysvShm { .. });
+        !self.is_kernel_special() && !shared_file && !sysv
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod files;
 mod invisible;
+mod ipc;
 mod locks;
 mod memory;
 mod process;
@@ -19,6 +20,10 @@ pub use files::{ExternalFile, FdSnapshot, FifoSnapshot, FileSnapshot, PipeSnapsh
 pub use invisible::{
     DataChunk, GhostFile, InodeAttributes, InvisibleFiles, MemfdFile, MemfdInode, MAX_CONTENT_SIZE,
     MAX_MEMFD_NAME,
+};
+pub use ipc::{
+    IpcNamespaceSnapshot, IpcPerm, IpcVars, MsgQueueSnapshot, QueuedMessage, SemSetSnapshot,
+    ShmSegmentSnapshot, MAX_IPC_OBJECTS, MAX_MESSAGES, MAX_SEMAPHORES, MAX_SHM_SIZE,
 };
 pub use locks::{FileLockKind, FileLockSnapshot};
 pub use memory::{

@@ -44,6 +44,8 @@ pub struct TreeSnapshot {
     pub processes: Vec<ProcessSnapshot>,
     /// Children that had exited and were not reaped.
     pub zombies: Vec<ZombieSnapshot>,
+    /// The tree's own IPC namespace, when it ran in one (`None`: it shared crust's).
+    pub ipc: Option<super::IpcNamespaceSnapshot>,
 }
 
 impl TreeSnapshot {
@@ -80,11 +82,37 @@ impl TreeSnapshot {
         orphans
     }
 
+    /// Every SysV shm area of `process` attaches a segment of the tree's own IPC namespace: a
+    /// restore attaches segments there, never in crust's.
+    fn check_sysv_areas(&self, process: &ProcessSnapshot) -> Result<(), SnapshotError> {
+        for vma in &process.memory.vmas {
+            let super::VmaBacking::SysvShm { shmid } = vma.backing else {
+                continue;
+            };
+            if self
+                .ipc
+                .as_ref()
+                .and_then(|ipc| ipc.segment(shmid))
+                .is_none()
+            {
+                return Err(SnapshotError::OutOfRange {
+                    pid: process.pid,
+                    what: "SysV shm id of an area (no segment of the tree's IPC namespace)",
+                    value: shmid.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks each process, and that the tree is one: ids unique, the root
     /// without a parent in it, every other process and zombie the child of
     /// a process listed before it.
     pub fn validate(&self) -> Result<(), SnapshotError> {
         let root = self.root().ok_or(SnapshotError::EmptyTree)?;
+        if let Some(ipc) = &self.ipc {
+            ipc.validate(root.pid)?;
+        }
         let mut ids = HashSet::new();
         for id in self.all_ids() {
             if !ids.insert(id) {
@@ -106,6 +134,7 @@ impl TreeSnapshot {
         };
         for process in &self.processes {
             process.validate()?;
+            self.check_sysv_areas(process)?;
             if process.pid == root.pid {
                 continue;
             }

@@ -32,6 +32,17 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// Dumps `process` into `path` as the dump does: pages through the pages
 /// writer, then every other image, then commit.
 pub fn dump(path: &Path, process: &ProcessSnapshot) {
+    let tree = TreeSnapshot {
+        processes: vec![process.clone()],
+        zombies: Vec::new(),
+        ipc: None,
+    };
+    dump_tree(path, &tree);
+}
+
+/// Dumps `tree`, whose one process is the sample's pid, as [`dump`] does.
+pub fn dump_tree(path: &Path, tree: &TreeSnapshot) {
+    let process = &tree.processes[0];
     let dir = ImageDir::create(path).unwrap();
     let mut pages = dir.pages_writer(PID as u32, PAGES_ID).unwrap();
     for run in &process.memory.pages {
@@ -40,11 +51,7 @@ pub fn dump(path: &Path, process: &ProcessSnapshot) {
             .unwrap();
     }
     pages.finish().unwrap();
-    let tree = TreeSnapshot {
-        processes: vec![process.clone()],
-        zombies: Vec::new(),
-    };
-    write_tree(&dir, &tree).unwrap();
+    write_tree(&dir, tree).unwrap();
     dir.commit().unwrap();
 }
 

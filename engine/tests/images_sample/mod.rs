@@ -21,6 +21,7 @@ use engine::images::{ImageDir, ImageKind, ImageName, PAGE_SIZE};
 
 mod core;
 mod files;
+pub mod ipc;
 mod mm;
 mod special;
 
@@ -62,6 +63,8 @@ pub struct Sample {
     pub tty_data: TtyDataEntry,
     /// (vaddr, bytes) of the leader's stored memory runs.
     pub page_runs: Vec<(u64, Vec<u8>)>,
+    /// The tree's own IPC namespace.
+    pub ipc: engine::snapshot::IpcNamespaceSnapshot,
 }
 
 impl Sample {
@@ -125,6 +128,7 @@ impl Sample {
                 (0x60_2000, pattern(3, 0x11)),
                 (STACK_TOP - 2 * PAGE_SIZE, pattern(2, 0x77)),
             ],
+            ipc: ipc::ipc_namespace(),
         }
     }
 
@@ -163,6 +167,7 @@ impl Sample {
             .write_pages(0x60_2000, &pattern(1, 0x33))
             .unwrap();
         child_pages.finish().unwrap();
+        engine::codec::ipc::write_ipc(dir, LEADER as i32, &self.ipc).unwrap();
     }
 
     fn write_terminal_and_queues(&self, dir: &ImageDir) {

@@ -15,7 +15,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::clone3::CloneArgs;
-use crate::snapshot::{ProcessSnapshot, TreeSnapshot, ZombieSnapshot};
+use crate::snapshot::{IpcNamespaceSnapshot, ProcessSnapshot, TreeSnapshot, ZombieSnapshot};
+use crate::sysvipc::SysvIpcError;
 
 use super::files::HostFiles;
 use super::memory::{self, SharedObjects};
@@ -100,18 +101,37 @@ impl<'a> TreeBuilder<'a> {
             .tree
             .root()
             .ok_or(crate::snapshot::SnapshotError::EmptyTree)?;
-        let spawned = Spawned::fork_with_pid(root.pid)?;
+        let spawned = Spawned::fork_with_pid(root.pid, self.tree.ipc.is_some())?;
         let pid = spawned.pid();
         self.root = Some(spawned);
         let leader = super::seize_new(pid)?;
+        // The new namespace gets its objects before any process of the tree maps them; it
+        // dies with the root should the restore fail.
+        self.in_own_ipc(pid, crate::sysvipc::create_objects)?;
         self.build(root, leader, None)?;
         self.take_locks_of_shared_tables()?;
         self.join_groups()?;
         self.give_foregrounds_back()?;
         self.end_zombies()?;
         self.end_helpers()?;
+        self.in_own_ipc(pid, crate::sysvipc::finish_namespace)?;
         self.release()?;
         Ok(self.root.take().map(Spawned::release).unwrap_or(pid))
+    }
+
+    /// Runs `step` on the tree's own IPC namespace, when it has one, in that of `pid`.
+    fn in_own_ipc(
+        &self,
+        pid: Pid,
+        step: fn(Pid, &IpcNamespaceSnapshot) -> Result<(), SysvIpcError>,
+    ) -> Result<(), RestoreError> {
+        let Some(ipc) = &self.tree.ipc else {
+            return Ok(());
+        };
+        step(pid, ipc).map_err(|source| RestoreError::IpcNamespace {
+            pid: pid.as_raw(),
+            source,
+        })
     }
 
     fn scratch(&self, pid: i32) -> Scratch {
