@@ -183,7 +183,7 @@ impl Tree {
 
     /// Whether `pid` is of the tree, or a descendant of its root born since the tree was
     /// read (a tree that forks while it is checked before the freeze: the check made once
-    /// it is frozen sees it as a member).
+    /// it is frozen sees it as a member), or gone since it was seen holding something.
     fn owns(&self, pid: Pid) -> bool {
         let mut at = pid;
         for _ in 0..MAX_TREE_DEPTH {
@@ -192,6 +192,9 @@ impl Tree {
             }
             match crate::proc::stat::stat(at) {
                 Ok(stat) if stat.ppid.as_raw() > 1 => at = stat.ppid,
+                // Gone since the machine's fds were read (a pipeline's short-lived child,
+                // say): it holds nothing any more, and is no outsider to refuse.
+                Err(_) if at == pid && gone(pid) => return true,
                 _ => return false,
             }
         }
