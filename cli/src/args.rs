@@ -179,10 +179,11 @@ pub struct RestoreArgs {
     #[arg(short = 'd', long = "restore-detached")]
     pub detach: bool,
 
-    /// Give the process crust's own fd K in place of what was dumped with --external: its
-    /// end of a pipe (flags as dumped, at the same fd number) or a file (K's own flags and
-    /// offset, which it keeps sharing with whoever else has it open). K must be open in crust
-    /// for the same access (reading or writing) as what it replaces. Repeatable.
+    /// Give the process crust's own fd K in place of what was dumped with --external (its end
+    /// of a pipe, or a file), at the same fd number. K keeps its own flags and offset, which
+    /// it goes on sharing with whoever else has it open (a log opened with >> stays in append
+    /// mode). K must be open in crust for the same access (reading or writing) as what it
+    /// replaces. Repeatable.
     #[arg(long, value_name = "fd[K]:pipe:[INODE]|fd[K]:file[MNT_ID:INODE]")]
     pub inherit_fd: Vec<InheritFd>,
 

@@ -244,3 +244,39 @@ fn a_fifo_read_outside_is_dumped_with_external_and_restored_with_inherit_fd() {
     let counts = lines.until_end();
     assert!(counts_on(&counts, next), "{counts:?}");
 }
+
+#[test]
+fn a_log_given_in_a_pipes_place_keeps_its_append_mode() {
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
+    let inode = nix::sys::stat::fstat(read_end.as_raw_fd())
+        .expect("fstat")
+        .st_ino;
+    let mut counter = start_counter(write_end);
+    let pid = counter.pid();
+    let mut lines = CountLines::read(read_end);
+    lines.next_count();
+    let (dir, log, _) = new_log("pipe-into-log");
+    let images = dir.path().join("images").to_string_lossy().into_owned();
+    let external = format!("pipe:[{inode}]");
+    let dumped = dump(pid, &images, &["--external", &external]);
+    assert_eq!(dumped.code(), Some(0), "{dumped:?}");
+    counter
+        .collect_dumped(LINE_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    // The counts so far go into the log first, as `cat >> log` would have put them.
+    let counts = lines.until_end();
+    let text: String = counts.iter().map(|count| format!("{count}\n")).collect();
+    std::fs::write(&log, text).expect("write the counts so far");
+
+    let appending = OpenOptions::new().append(true).open(&log).expect("log");
+    let appending = OwnedFd::from(appending);
+    let inherit = format!("fd[{INHERITED_FD}]:{external}");
+    let args = ["restore", "-D", &images, "-d", "--inherit-fd", &inherit];
+    let restored = run_inheriting(&args, &appending, INHERITED_FD);
+    assert_eq!(restored.code(), Some(0), "{restored:?}");
+    counter
+        .adopt_restored()
+        .unwrap_or_else(|error| panic!("{error}"));
+    // Appended after the counts already there, none written over.
+    count_passes(&log, counts.len() as u64 + 10);
+}

@@ -62,6 +62,12 @@ int main(int argc, char **argv) {
         snprintf(address.sun_path, sizeof address.sun_path, "%s/listener", dir);
         held = socket(AF_UNIX, SOCK_STREAM, 0);
         if (connect(held, (struct sockaddr *)&address, sizeof address) != 0) held = -1;
+    } else if (!strcmp(which, "tracer")) {
+        /* Traces the process whose pid DIR/tracee holds, outside the tree. */
+        snprintf(path, sizeof path, "%s/tracee", dir);
+        FILE *named = fopen(path, "r");
+        if (named && fscanf(named, "%d", &extra) == 1 && ptrace(PTRACE_SEIZE, extra, 0, 0) == 0)
+            held = open(dir, O_RDONLY);
     } else if (!strcmp(which, "traced")) {
         pid_t me = getpid();
         int ready[2];
@@ -208,6 +214,25 @@ fn sockets_of_families_crust_does_not_handle_are_refused_by_family() {
         "netlink-socket",
         &["fd 3 is a socket (AF_NETLINK, socket:["],
     );
+}
+
+#[test]
+fn a_process_tracing_one_outside_the_tree_is_refused_naming_its_tracee() {
+    let dir = tests::TempDir::new("tracer").expect("temp dir");
+    let mut sleeper = Command::new("sleep").arg("1000").spawn().expect("sleep");
+    let tracee = Pid::from_raw(sleeper.id() as i32);
+    let _tracee = KillOnDrop(tracee);
+    std::fs::write(dir.path().join("tracee"), tracee.to_string()).expect("tracee file");
+    let subject = start("tracer", Some(dir.path()));
+    check_refused(
+        &subject,
+        "tracer",
+        &["pid {pid}: process traces pid {extra}"],
+    );
+    // The tracer ends first: a traced process's end is its tracer's to see before its parent.
+    drop(subject);
+    drop(_tracee);
+    let _ = sleeper.wait();
 }
 
 #[test]

@@ -66,6 +66,31 @@ impl FileTable {
         Ok(id)
     }
 
+    /// `--external file[..]` names a file, and a restore gives one description in its place:
+    /// a second open description of that file in the tree (opened on its own, with its own
+    /// offset) would be merged into it, so the dump is refused instead.
+    fn check_one_external_description(
+        &self,
+        pid: Pid,
+        fd: RawFd,
+        key: External,
+    ) -> Result<(), DumpError> {
+        let named_already = self.files.iter().any(|file| match file {
+            FileSnapshot::External { file, .. } => file.key == key,
+            _ => false,
+        });
+        if !named_already {
+            return Ok(());
+        }
+        Err(DumpError::Unsupported {
+            pid: pid.as_raw(),
+            what: format!(
+                "fd {fd} (a second open description of {key}, which --external names: a restore \
+                 gives one description in place of the name, and would merge them)"
+            ),
+        })
+    }
+
     /// CRIU's images key a pipe's queued bytes by its pipefs inode and a FIFO's by its inode
     /// on its own filesystem: a pipe and a FIFO of the tree with the same number could not be
     /// told apart, and the dump is refused rather than mixing their bytes.
@@ -188,6 +213,7 @@ pub fn collect_fds(
         };
         let id = match kind {
             _ if kind.is_named_file() && allowed.external.contains(&key) => {
+                table.check_one_external_description(pid, link.fd, key)?;
                 let file = ExternalFile {
                     key,
                     flags,
@@ -386,5 +412,31 @@ mod tests {
             )
         );
         assert!(table.check_pipe_number(me, 3, 7, true).is_ok());
+    }
+
+    #[test]
+    fn a_second_description_of_a_file_named_external_is_refused() {
+        let me = Pid::this();
+        let key = External::File {
+            mnt_id: 0x1b,
+            inode: 0x98c167,
+        };
+        let mut table = FileTable::default();
+        assert!(table.check_one_external_description(me, 3, key).is_ok());
+        let file = ExternalFile {
+            key,
+            flags: libc::O_WRONLY as u32,
+            pos: 0,
+        };
+        table.push(|id| FileSnapshot::External { id, file });
+        let second = table
+            .check_one_external_description(me, 4, key)
+            .unwrap_err();
+        assert!(
+            second.to_string().starts_with(&format!(
+                "pid {me}: fd 4 (a second open description of file[1b:98c167], which --external"
+            )),
+            "{second}"
+        );
     }
 }

@@ -227,6 +227,9 @@ pub fn blockers(
     {
         return Ok(running);
     }
+    // What the dump would say of an --external that names nothing of the tree.
+    let named: Vec<External> = allowed.external.iter().copied().collect();
+    check_external(root, &named)?;
     let frozen = tree::freeze(root)?;
     let frozen_at = Instant::now();
     let refusals = crate::refusal::check_tree_with(root, allowed);

@@ -132,6 +132,27 @@ pub fn status(pid: Pid) -> Result<Status, ProcError> {
     read_parsed(pid, "status", parse_status)
 }
 
+/// Every traced process of the machine (by its leader's `TracerPid`), by tracer: one pass over
+/// `/proc`. Processes that cannot be read, or exit meanwhile, are passed over.
+pub fn all_tracees() -> std::collections::BTreeMap<Pid, Vec<Pid>> {
+    let mut tracees: std::collections::BTreeMap<Pid, Vec<Pid>> = Default::default();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return tracees;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let pid = Pid::from_raw(pid);
+        if let Ok(status) = status(pid) {
+            if status.tracer_pid.as_raw() > 0 {
+                tracees.entry(status.tracer_pid).or_default().push(pid);
+            }
+        }
+    }
+    tracees
+}
+
 /// Read `/proc/PID/task/TID/status` (per-thread masks and state).
 pub fn thread_status(pid: Pid, tid: Pid) -> Result<Status, ProcError> {
     read_parsed(pid, &format!("task/{tid}/status"), parse_status)

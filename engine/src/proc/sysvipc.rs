@@ -150,7 +150,9 @@ fn rows(text: &str, min: usize) -> impl Iterator<Item = Result<(&str, Vec<&str>)
 }
 
 /// For each semaphore of `set`, the pid of the last process that operated on it (`semctl`
-/// `GETPID`; 0 when none has). `None` when the set was removed meanwhile.
+/// `GETPID`; 0 when none has). `None` when the set was removed meanwhile, or when crust may
+/// not read it (EACCES: another user's set that crust, run by an ordinary user, cannot see
+/// into; the processes crust may dump, which run as that user, cannot use it either).
 pub fn last_operators(set: &SemSet) -> Result<Option<Vec<i32>>, ProcError> {
     let mut pids = Vec::new();
     for semnum in 0..set.nsems {
@@ -164,7 +166,7 @@ pub fn last_operators(set: &SemSet) -> Result<Option<Vec<i32>>, ProcError> {
         let pid = unsafe { libc::semctl(set.semid, index, libc::GETPID) };
         if pid < 0 {
             return match Errno::last() {
-                Errno::EINVAL | Errno::EIDRM => Ok(None),
+                Errno::EINVAL | Errno::EIDRM | Errno::EACCES => Ok(None),
                 errno => Err(error(errno)),
             };
         }

@@ -128,6 +128,7 @@ pub fn check_tree_with(root: Pid, allowed: &Allowances) -> Result<Vec<Refusal>, 
         own_ipc,
         pipe_holders: std::cell::OnceCell::new(),
         path_holders: std::cell::OnceCell::new(),
+        tracees: std::cell::OnceCell::new(),
         pty_ends: std::cell::OnceCell::new(),
     };
     let mut refusals = Vec::new();
@@ -169,6 +170,8 @@ pub(crate) struct Tree {
     own_ipc: Option<u64>,
     /// Every pipe's holders on the machine, read once for the whole tree when first needed.
     pipe_holders: std::cell::OnceCell<BTreeMap<u64, Vec<Pid>>>,
+    /// Every traced process on the machine, by its tracer, read once when first needed.
+    tracees: std::cell::OnceCell<BTreeMap<Pid, Vec<Pid>>>,
     /// Every fd on the machine whose link is a path, by path, read once when first needed.
     path_holders: std::cell::OnceCell<BTreeMap<String, Vec<crate::proc::holders::Holder>>>,
     /// The pty indexes whose master, and whose slave, some process of the tree holds.
@@ -228,6 +231,12 @@ impl Tree {
         all.get(&inode).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// The processes `tracer` traces (their leaders' `TracerPid`), read once for the tree.
+    fn tracees_of(&self, tracer: Pid) -> &[Pid] {
+        let all = self.tracees.get_or_init(crate::proc::status::all_tracees);
+        all.get(&tracer).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// Every fd on the machine whose link reads `path`.
     fn path_holders(&self, path: &str) -> &[crate::proc::holders::Holder] {
         let all = self
@@ -259,6 +268,7 @@ fn check_member(pid: Pid, allowed: &Allowances, tree: &Tree) -> Result<Vec<Refus
     }
 
     task::check_threads(pid, &mut found)?;
+    task::check_tracing(pid, tree, &mut found);
     task::check_session(pid, tree, allowed, &mut found)?;
     task::check_sharing(pid, tree, &mut found);
     task::check_compat(pid, &mut found)?;

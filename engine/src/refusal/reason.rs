@@ -67,6 +67,8 @@ pub enum Reason {
     Zombie,
     /// A debugger or tracer other than crust is attached.
     Traced { tracer: Pid },
+    /// The process traces another (a debugger, strace): ptrace links are not restored.
+    Tracer { tracee: Pid },
     /// Seccomp filters are installed.
     SeccompFilter { filters: u32 },
     /// crust lacks CAP_SYS_PTRACE and the process runs with another user's uid.

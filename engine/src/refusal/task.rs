@@ -76,6 +76,14 @@ pub(super) fn check_threads(pid: Pid, found: &mut Findings) -> Result<(), Refusa
     Ok(())
 }
 
+/// Refuse a process that traces another: a restore would not attach it again, and its tracee
+/// (outside the tree, or refused inside it) would carry on untraced.
+pub(super) fn check_tracing(pid: Pid, tree: &Tree, found: &mut Findings) {
+    for tracee in tree.tracees_of(pid) {
+        found.add(Resource::Task, Reason::Tracer { tracee: *tracee });
+    }
+}
+
 /// The tracer of a task, unless there is none or it is a thread of crust (the dump's own
 /// seize).
 fn foreign_tracer(status: &Status) -> Option<Pid> {

@@ -10,6 +10,7 @@ impl Reason {
             Self::KernelThread => " is a kernel thread".into(),
             Self::Zombie => " is a zombie".into(),
             Self::Traced { tracer } => format!(" is traced by pid {tracer}"),
+            Self::Tracer { tracee } => format!(" traces pid {tracee}"),
             Self::SeccompFilter { filters: 1 } => " has a seccomp filter".into(),
             Self::SeccompFilter { filters } => format!(" has {filters} seccomp filters"),
             Self::OtherUser { uid, .. } => format!(" belongs to uid {uid}"),
@@ -66,6 +67,10 @@ impl Reason {
             Self::KernelThread => "kernel threads cannot be dumped".into(),
             Self::Zombie => "a zombie has nothing left to dump".into(),
             Self::Traced { .. } => "a traced task cannot be dumped; detach the tracer first".into(),
+            Self::Tracer { .. } => {
+                "a tracer is not restored tracing; detach it (end the debugger or strace) first"
+                    .into()
+            }
             Self::SeccompFilter { .. } => "seccomp filters are not supported yet".into(),
             Self::OtherUser { crust_uid, .. } => format!(
                 "crust runs as uid {crust_uid} without CAP_SYS_PTRACE, and dumps only its own \

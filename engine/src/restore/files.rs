@@ -84,22 +84,24 @@ impl HostFiles {
                     FileSnapshot::Fifo { fifo, .. } => {
                         open_fifo(pid, fifo, &pipe_data, &mut fifos)?
                     }
-                    FileSnapshot::Pipe { pipe, id } => {
-                        let end = match inherited.fd_for(*id) {
-                            Some(fd) => take_inherited(pid, fd)?,
-                            None => new_pipe_end(pid, &pipe_data, &mut pipes, pipe)?,
-                        };
-                        set_status_flags(&end, pipe.flags).map_err(|errno| {
-                            RestoreError::FileFlags {
-                                pid,
-                                id: *id,
-                                errno,
-                            }
-                        })?;
-                        end
-                    }
+                    // An inherited fd keeps its own flags: its description is whoever gave
+                    // it's too (F_SETFL would drop the O_APPEND of a log given in a pipe's
+                    // place, say).
+                    FileSnapshot::Pipe { pipe, id } => match inherited.fd_for(*id) {
+                        Some(fd) => take_inherited(pid, fd)?,
+                        None => {
+                            let end = new_pipe_end(pid, &pipe_data, &mut pipes, pipe)?;
+                            set_status_flags(&end, pipe.flags).map_err(|errno| {
+                                RestoreError::FileFlags {
+                                    pid,
+                                    id: *id,
+                                    errno,
+                                }
+                            })?;
+                            end
+                        }
+                    },
                     FileSnapshot::Tty { tty, .. } => terminals.file(process, tty)?,
-                    // Its flags are the outside's too: they stay as the inherited fd has them.
                     FileSnapshot::External { id, file } => match inherited.fd_for(*id) {
                         Some(fd) => take_inherited(pid, fd)?,
                         None => {
