@@ -123,6 +123,13 @@ fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
         .contains(&format!("pid {pid}: tree frozen for "));
     assert!(froze, "the check did not freeze the tree: {checked:?}");
     assert_eq!(tracer_of(pid), 0, "the check left pid {pid} traced");
+    // An --external naming nothing of the tree: the check says what the dump would.
+    let wrong = run(&["check", "-t", &pid.to_string(), "--external", "file[1:1]"]);
+    let said = format!("no process of the tree of pid {pid} holds file[1:1], which --external");
+    assert!(
+        wrong.code() == Some(1) && wrong.stderr.contains(&said),
+        "{wrong:?}"
+    );
     let before = gapless_count(&log).expect("count");
     count_passes(&log, before + 2);
     assert!(!Path::new(&images).exists(), "a refused dump left images");

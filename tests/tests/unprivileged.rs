@@ -347,3 +347,39 @@ fn an_undumpable_process_of_the_users_is_refused() {
         .expect("the process finds itself intact");
     setup.subject.finish().expect("clean up");
 }
+
+/// A semaphore set of root's in crust's IPC namespace, readable by root alone; removed on drop.
+struct RootsSemaphoreSet(i32);
+
+impl RootsSemaphoreSet {
+    fn make() -> Self {
+        // SAFETY: semget takes plain integers and touches no memory of ours.
+        let id = unsafe { libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600) };
+        assert!(id >= 0, "semget: {}", std::io::Error::last_os_error());
+        Self(id)
+    }
+}
+
+impl Drop for RootsSemaphoreSet {
+    fn drop(&mut self) {
+        // SAFETY: IPC_RMID takes no fourth argument and touches no memory of ours.
+        unsafe { libc::semctl(self.0, 0, libc::IPC_RMID) };
+    }
+}
+
+#[test]
+fn roots_semaphore_set_the_user_may_not_read_is_no_blocker() {
+    let _serial = serial();
+    let _set = RootsSemaphoreSet::make();
+    let mut setup = Setup::start("unpriv-sem", false, &[]);
+    let pid = setup.pid().to_string();
+    let checked = setup.crust_as_user(Caps::Nothing, &["check", "-t", &pid]);
+    assert_eq!(checked.code(), Some(0), "{checked:?}");
+    let dumped = setup.dump_as_user(Caps::Nothing);
+    assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
+    setup
+        .subject
+        .reap_original()
+        .expect("the dump killed the tree");
+    setup.check_images();
+}
