@@ -39,17 +39,19 @@ pub fn for_direct_resume(saved: &UserRegs) -> UserRegs {
     regs
 }
 
-/// epoll_wait, epoll_pwait and epoll_pwait2 do not use the restart codes:
-/// any stop, even a ptrace interrupt with no signal, makes them return a
-/// plain `-EINTR`. For a thread stopped that way while waiting without a
-/// timeout, and with no signal to take (the caller checks), the EINTR is
-/// compel's doing: marks the call restartable (rax = -ERESTARTNOHAND) so the
-/// fix-ups above re-enter it. Calls with a finite timeout keep their EINTR,
-/// since re-entering them would wait longer than asked.
+/// epoll_wait, epoll_pwait, epoll_pwait2, semop, semtimedop and rt_sigtimedwait do not use
+/// the restart codes: any stop, even a ptrace interrupt with no signal, makes them return a
+/// plain `-EINTR`. For a thread stopped that way while waiting without a timeout, and with
+/// no signal to take (the caller checks), the EINTR is compel's doing: marks the call
+/// restartable (rax = -ERESTARTNOHAND) so the fix-ups above re-enter it. Calls with a finite
+/// timeout keep their EINTR, since re-entering them would wait longer than asked.
 pub fn undo_interrupt_eintr(saved: &UserRegs) -> Option<UserRegs> {
     let waits_forever = match saved.orig_rax as i64 {
         libc::SYS_epoll_wait | libc::SYS_epoll_pwait => saved.r10 as i32 == -1,
-        libc::SYS_epoll_pwait2 => saved.r10 == 0,
+        // The timeout is a pointer: none waits forever.
+        libc::SYS_epoll_pwait2 | libc::SYS_semtimedop => saved.r10 == 0,
+        libc::SYS_rt_sigtimedwait => saved.rdx == 0,
+        libc::SYS_semop => true,
         _ => false,
     };
     if !waits_forever || saved.rax as i64 != -EINTR {
@@ -109,6 +111,20 @@ mod tests {
         regs.r10 = 100;
         assert_eq!(undo_interrupt_eintr(&regs), None);
         assert_eq!(undo_interrupt_eintr(&in_syscall(0, -EINTR)), None);
+    }
+
+    #[test]
+    fn semop_and_sigtimedwait_without_timeout_are_rewound_after_an_interrupt() {
+        let semop = in_syscall(libc::SYS_semop as u64, -EINTR);
+        assert!(undo_interrupt_eintr(&semop).is_some());
+        let mut semtimedop = in_syscall(libc::SYS_semtimedop as u64, -EINTR);
+        assert!(undo_interrupt_eintr(&semtimedop).is_some());
+        semtimedop.r10 = 0x7ffd_0000;
+        assert_eq!(undo_interrupt_eintr(&semtimedop), None);
+        let mut sigtimedwait = in_syscall(libc::SYS_rt_sigtimedwait as u64, -EINTR);
+        assert!(undo_interrupt_eintr(&sigtimedwait).is_some());
+        sigtimedwait.rdx = 0x7ffd_0000;
+        assert_eq!(undo_interrupt_eintr(&sigtimedwait), None);
     }
 
     #[test]
