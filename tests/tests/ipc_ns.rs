@@ -525,6 +525,10 @@ fn split_sysv_attachment_fails_the_dump_and_leaves_the_tree_running() {
         command
     });
     let pid = workload.pid().to_string();
+    // The check says it too, as the dump does.
+    let checked = crust(&["check", "-t", &pid], TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checked.code(), Some(1), "{checked:?}");
+    assert!(checked.stderr.contains("SysV shm id 0"), "{checked:?}");
     let images = temp.path().join("images");
     let images_arg = images.to_string_lossy();
     let dumped = crust(&["dump", "-t", &pid, "-D", &images_arg], TIMEOUT);

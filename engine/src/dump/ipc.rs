@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 use super::DumpError;
 use crate::proc::maps::VmaKind;
 use crate::proc::ns::ipc_namespace_apart;
-use crate::snapshot::{IpcNamespaceSnapshot, ProcessSnapshot, VmaBacking, VmaSnapshot, PAGE_SIZE};
+use crate::snapshot::{IpcNamespaceSnapshot, ProcessSnapshot, VmaBacking, PAGE_SIZE};
 
 /// The IPC namespace of `root` with every object in it, unless it is crust's own (whose
 /// objects the refusal checks kept out of the tree).
@@ -38,32 +38,79 @@ pub fn check_attachments(
     process: &ProcessSnapshot,
     ipc: Option<&IpcNamespaceSnapshot>,
 ) -> Result<(), DumpError> {
-    let sysv = |vma: &&VmaSnapshot| matches!(vma.backing, VmaBacking::SysvShm { .. });
-    if !process.memory.vmas.iter().any(|vma| sysv(&vma)) {
+    let areas = process
+        .memory
+        .vmas
+        .iter()
+        .filter_map(|vma| match vma.backing {
+            VmaBacking::SysvShm { shmid } => Some(Attachment {
+                start: vma.start,
+                end: vma.end,
+                pgoff: vma.pgoff,
+                shmid,
+            }),
+            _ => None,
+        });
+    let areas: Vec<Attachment> = areas.collect();
+    check_areas(Pid::from_raw(process.pid), &areas, ipc)
+}
+
+/// [`check_attachments`] for a live process, its areas read from its maps: for `crust check
+/// -t`, which reads no process whole.
+pub fn check_live_attachments(
+    pid: Pid,
+    ipc: Option<&IpcNamespaceSnapshot>,
+) -> Result<(), DumpError> {
+    let areas = crate::proc::maps::maps_only(pid)?;
+    let areas = areas.iter().filter_map(|vma| match vma.kind {
+        VmaKind::SysvShm { .. } => Some(Attachment {
+            start: vma.start,
+            end: vma.end,
+            pgoff: vma.offset / PAGE_SIZE,
+            shmid: i32::try_from(vma.inode).unwrap_or(-1),
+        }),
+        _ => None,
+    });
+    let areas: Vec<Attachment> = areas.collect();
+    check_areas(pid, &areas, ipc)
+}
+
+/// A SysV shm area: its range, its offset in pages into the segment, and the segment's id.
+struct Attachment {
+    start: u64,
+    end: u64,
+    pgoff: u64,
+    shmid: i32,
+}
+
+fn check_areas(
+    pid: Pid,
+    areas: &[Attachment],
+    ipc: Option<&IpcNamespaceSnapshot>,
+) -> Result<(), DumpError> {
+    if areas.is_empty() {
         return Ok(());
     }
-    let keys = sysv_keys(Pid::from_raw(process.pid))?;
-    for vma in process.memory.vmas.iter().filter(sysv) {
-        let VmaBacking::SysvShm { shmid } = vma.backing else {
-            continue;
-        };
+    let keys = sysv_keys(pid)?;
+    for area in areas {
+        let shmid = area.shmid;
         let unsupported = |why: &str| DumpError::Unsupported {
-            pid: process.pid,
+            pid: pid.as_raw(),
             what: format!(
                 "{:#x}-{:#x} (SysV shm id {shmid}) {why}",
-                vma.start, vma.end
+                area.start, area.end
             ),
         };
         let segment = ipc
             .and_then(|ipc| ipc.segment(shmid))
-            .filter(|segment| keys.get(&vma.start) == Some(&segment.perm.key))
+            .filter(|segment| keys.get(&area.start) == Some(&segment.perm.key))
             .ok_or_else(|| {
                 unsupported("attaches a segment that is not of the tree's IPC namespace")
             })?;
         let whole = segment.size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        if vma.pgoff != 0 || vma.len() != whole {
+        if area.pgoff != 0 || area.end - area.start != whole {
             return Err(unsupported(
-                "attaches only part of its segment (or was split by mprotect or munmap), and a \
+                "attaches only part of its segment (split by mprotect or munmap, say); a \
                  restore attaches segments whole",
             ));
         }

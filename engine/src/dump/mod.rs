@@ -233,12 +233,32 @@ pub fn blockers(
     let frozen = tree::freeze(root)?;
     let frozen_at = Instant::now();
     let refusals = crate::refusal::check_tree_with(root, allowed);
+    // What only the dump's reading of a tree's own IPC namespace finds (a segment removed
+    // while attached, one attached in part), said as the dump would, once the lines are clean.
+    let ipc_said = match &refusals {
+        Ok(found) if found.is_empty() => check_own_ipc(root, &frozen),
+        _ => Ok(()),
+    };
     drop(frozen);
     log::info!(
         "pid {root}: tree frozen for {} ms while it was checked",
         frozen_at.elapsed().as_millis()
     );
-    Ok(refusals?)
+    let refusals = refusals?;
+    ipc_said?;
+    Ok(refusals)
+}
+
+/// The tree's own IPC namespace, if it has one, read as a dump reads it, and every SysV area
+/// of its processes held against it.
+fn check_own_ipc(root: Pid, frozen: &tree::FrozenTree) -> Result<(), DumpError> {
+    let Some(ipc) = ipc::own_namespace(root)? else {
+        return Ok(());
+    };
+    for member in &frozen.processes {
+        ipc::check_live_attachments(member.victim.pid(), Some(&ipc))?;
+    }
+    Ok(())
 }
 
 /// Refuses pids crust must never touch, before anything is done to them.
