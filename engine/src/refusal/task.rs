@@ -128,10 +128,19 @@ fn owner_refusal(pid: Pid) -> Result<Option<Reason>, RefusalError> {
             let path = status_path.clone();
             RefusalError::Task(crate::proc::ProcError::Stat { pid, path, source })
         })?;
+    // In a user namespace of its own (one crust's user made, as its ids show), its
+    // capabilities are that namespace's, which crust's user holds all of: ptrace does not
+    // compare them, and the namespace is refused on its own.
+    let user_ns = |of| crate::proc::ns::ns_inode(of, crate::proc::ns::NsKind::User).ok();
+    let own_user_ns = user_ns(pid).is_some() && user_ns(pid) == user_ns(nix::unistd::getpid());
     let tracer = Tracer {
         uid: crust.uid(),
         gid: crust.gid(),
-        permitted: crust.permitted(),
+        permitted: if own_user_ns {
+            crust.permitted()
+        } else {
+            u64::MAX
+        },
     };
     Ok(foreign_owner(&status, proc_owner, tracer))
 }
