@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use tests::outside::{
     counts_on, failure_line, run, run_inheriting, start_counter, CountLines, LINE_TIMEOUT,
 };
-use tests::{crit_decode_dir, gapless_count, poll_until, TempDir};
+use tests::{crit_decode_dir, gapless_count, poll_until, TempDir, Workload};
 
 /// crust's fd the test gives the restore in place of the counter's stdout.
 const INHERITED_FD: RawFd = 7;
@@ -91,6 +91,20 @@ fn external_entry_named(images: &str, name: &str) -> bool {
     })
 }
 
+/// Dumps the counter with `--external NAME`, which must succeed and kill it; crit shows CRIU's
+/// external regular-file entry for the name.
+fn dump_external(counter: &mut Workload, images: &str, name: &str) {
+    let dumped = dump(counter.pid(), images, &["--external", name]);
+    assert_eq!(dumped.code(), Some(0), "{dumped:?}");
+    counter
+        .collect_dumped(LINE_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(
+        external_entry_named(images, name),
+        "no external entry {name}"
+    );
+}
+
 #[test]
 fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inherit_fd() {
     let (dir, log, file) = new_log("external-file");
@@ -135,15 +149,7 @@ fn a_file_shared_with_the_outside_is_dumped_with_external_and_restored_with_inhe
     assert!(!Path::new(&images).exists(), "a refused dump left images");
 
     // Dumped with --external: crit shows CRIU's external regular-file entry.
-    let dumped = dump(pid, &images, &["--external", &name]);
-    assert_eq!(dumped.code(), Some(0), "{dumped:?}");
-    counter
-        .collect_dumped(LINE_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    assert!(
-        external_entry_named(&images, &name),
-        "no external entry {name}"
-    );
+    dump_external(&mut counter, &images, &name);
     let at_dump = gapless_count(&log).expect("count");
 
     // The restore needs the file back.
@@ -221,15 +227,7 @@ fn a_fifo_read_outside_is_dumped_with_external_and_restored_with_inherit_fd() {
     lines.skip_waiting();
     lines.next_count();
 
-    let dumped = dump(pid, &images, &["--external", &name]);
-    assert_eq!(dumped.code(), Some(0), "{dumped:?}");
-    counter
-        .collect_dumped(LINE_TIMEOUT)
-        .unwrap_or_else(|error| panic!("{error}"));
-    assert!(
-        external_entry_named(&images, &name),
-        "no external entry {name}"
-    );
+    dump_external(&mut counter, &images, &name);
     let counts = lines.until_end();
     assert!(counts_on(&counts, 0), "{counts:?}");
     let next = counts.last().expect("counts") + 1;

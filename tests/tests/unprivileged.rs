@@ -98,6 +98,17 @@ impl Setup {
         self.crust_as_user(caps, &["dump", "-t", &pid, "-D", &self.images()])
     }
 
+    /// Dumps the tree as the user with `caps`, which must succeed and kill it; crit reads the
+    /// images.
+    fn dump_and_check(&mut self, caps: Caps) {
+        let dumped = self.dump_as_user(caps);
+        assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
+        self.subject
+            .reap_original()
+            .expect("the dump killed the tree");
+        self.check_images();
+    }
+
     fn restore_as_user(&self, caps: Caps) -> Finished {
         self.crust_as_user(caps, &["restore", "-D", &self.images(), "-d"])
     }
@@ -161,13 +172,7 @@ fn assert_empty(dir: &Path) {
 fn own_tree_with_checkpoint_restore_is_dumped_and_restored() {
     let _serial = serial();
     let mut setup = Setup::start("unpriv-cr", false, &[]);
-    let dumped = setup.dump_as_user(Caps::CheckpointRestore);
-    assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
-    setup
-        .subject
-        .reap_original()
-        .expect("the dump killed the tree");
-    setup.check_images();
+    setup.dump_and_check(Caps::CheckpointRestore);
 
     let restored = setup.restore_as_user(Caps::CheckpointRestore);
     setup.check_restored(&restored);
@@ -178,13 +183,7 @@ fn own_tree_with_checkpoint_restore_is_dumped_and_restored() {
 fn own_tree_is_dumped_without_any_capability_and_restored_only_with_it() {
     let _serial = serial();
     let mut setup = Setup::start("unpriv-none", false, &[]);
-    let dumped = setup.dump_as_user(Caps::Nothing);
-    assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
-    setup
-        .subject
-        .reap_original()
-        .expect("the dump killed the tree");
-    setup.check_images();
+    setup.dump_and_check(Caps::Nothing);
 
     let refused = setup.restore_as_user(Caps::Nothing);
     let expected = format!(
@@ -311,13 +310,7 @@ fn shared_anonymous_memory_needs_checkpoint_restore() {
     let lines: Vec<&str> = checked.stdout.lines().collect();
     assert_eq!(lines, [refusal(&pid_text), refusal(&child)]);
 
-    let dumped = setup.dump_as_user(Caps::CheckpointRestore);
-    assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
-    setup
-        .subject
-        .reap_original()
-        .expect("the dump killed the tree");
-    setup.check_images();
+    setup.dump_and_check(Caps::CheckpointRestore);
     let restored = setup.restore_as_user(Caps::CheckpointRestore);
     setup.check_restored(&restored);
     setup.subject.finish().expect("clean up");
@@ -375,11 +368,5 @@ fn roots_semaphore_set_the_user_may_not_read_is_no_blocker() {
     let pid = setup.pid().to_string();
     let checked = setup.crust_as_user(Caps::Nothing, &["check", "-t", &pid]);
     assert_eq!(checked.code(), Some(0), "{checked:?}");
-    let dumped = setup.dump_as_user(Caps::Nothing);
-    assert_eq!(dumped.code(), Some(0), "dump failed: {}", dumped.stderr);
-    setup
-        .subject
-        .reap_original()
-        .expect("the dump killed the tree");
-    setup.check_images();
+    setup.dump_and_check(Caps::Nothing);
 }
