@@ -37,6 +37,8 @@ pub struct Infection {
     pub(crate) remote_fds: Vec<i32>,
     signals_blocked: bool,
     cured: bool,
+    /// The thread (by index) whose saved state the threads' sigframe holds.
+    thread_in_frame: Option<usize>,
 }
 
 /// Offsets of the blob's symbols compel needs, looked up before anything is
@@ -86,6 +88,7 @@ impl Victim {
             remote_fds: Vec::new(),
             signals_blocked: false,
             cured: false,
+            thread_in_frame: None,
         };
         infection.fill_area()?;
         log::debug!("pid {pid}: area of {:#x} bytes at {remote:#x}", layout.size);
@@ -111,6 +114,14 @@ impl Victim {
         let bytes = trampoline::syscall_jmp(at, remote + symbols.selfcure)
             .ok_or(InfectError::TrampolineReach { pid, at })?;
         area.write(layout.trampoline, &bytes)
+            .map_err(|source| InfectError::Shared { pid, source })?;
+        // The other threads' trampoline returns each to its own saved state, should the tool
+        // die while it runs a syscall there.
+        let at = area.remote_at(layout.thread_trampoline);
+        let frame = area.remote_at(layout.thread_sigframe);
+        let bytes = trampoline::syscall_sigreturn(at, frame)
+            .ok_or(InfectError::TrampolineReach { pid, at })?;
+        area.write(layout.thread_trampoline, &bytes)
             .map_err(|source| InfectError::Shared { pid, source })?;
         Ok(area)
     }
@@ -171,18 +182,27 @@ impl Infection {
 
     /// The rt_sigframe that returns the leader to its saved state.
     fn self_cure_frame(&self, pid: Pid, remote: u64) -> Result<Vec<u8>, InfectError> {
-        let leader = self.victim.leader();
-        let regs = restart::for_sigreturn(&leader.regs);
+        self.cure_frame(pid, self.victim.leader(), remote)
+    }
+
+    /// The rt_sigframe, at `remote` in the victim, that returns `thread` to its saved state.
+    fn cure_frame(
+        &self,
+        pid: Pid,
+        thread: &SeizedThread,
+        remote: u64,
+    ) -> Result<Vec<u8>, InfectError> {
+        let regs = restart::for_sigreturn(&thread.regs);
         // ptrace's xsave area does not carry the sigframe's software bytes:
         // the features to restore are the ones the OS enabled (XCR0).
         let xfeatures = arch::x86_64::cpuid::xstate_info()
             .map(|info| info.xfeatures)
             .ok_or(InfectError::Xstate {
                 pid,
-                len: leader.xstate.len(),
+                len: thread.xstate.len(),
             })?;
         let fpu = FpuState {
-            xsave: &leader.xstate,
+            xsave: &thread.xstate,
             xfeatures,
         };
         let keep = UcStack {
@@ -191,10 +211,30 @@ impl Infection {
         };
         let mut frame = vec![0u8; self.layout.sigframe_size];
         let size =
-            sigframe::build_with_altstack(&mut frame, remote, &regs, fpu, leader.sigmask, keep)
+            sigframe::build_with_altstack(&mut frame, remote, &regs, fpu, thread.sigmask, keep)
                 .map_err(|error| InfectError::Sigframe { pid, error })?;
         frame.truncate(size);
         Ok(frame)
+    }
+
+    /// Puts thread `index`'s saved state in the threads' sigframe, unless it is there already.
+    fn frame_thread(&mut self, index: usize) -> Result<(), InfectError> {
+        if self.thread_in_frame == Some(index) {
+            return Ok(());
+        }
+        let pid = self.pid();
+        let thread = self
+            .victim
+            .threads()
+            .get(index)
+            .ok_or(InfectError::Gone { pid })?;
+        let remote = self.area.remote_at(self.layout.thread_sigframe);
+        let frame = self.cure_frame(pid, thread, remote)?;
+        self.area
+            .write(self.layout.thread_sigframe, &frame)
+            .map_err(|source| InfectError::Shared { pid, source })?;
+        self.thread_in_frame = Some(index);
+        Ok(())
     }
 
     pub(crate) fn victim(&self) -> &Victim {
@@ -271,7 +311,8 @@ impl Infection {
         }
         signals::check()?;
         let pid = self.pid();
-        let trampoline = self.area.remote_at(self.layout.trampoline);
+        self.frame_thread(index)?;
+        let trampoline = self.area.remote_at(self.layout.thread_trampoline);
         let thread = self
             .victim
             .thread_mut(index)

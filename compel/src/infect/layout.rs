@@ -3,10 +3,13 @@
 //! ```text
 //! 0                 blob image (relocated), page-aligned size not needed
 //! trampoline        `syscall; jmp parasite_selfcure` (16-byte aligned)
+//! thread_trampoline `syscall; rt_sigreturn` through thread_sigframe (16 bytes later)
 //! header            AreaHeader (64-byte aligned)
 //! args              args region (64-byte aligned)
 //! stack_top         parasite stack grows down from here (page aligned)
 //! sigframe          rt_sigframe with the leader's saved state (64-byte aligned)
+//! thread_sigframe   rt_sigframe with the saved state of the other thread last given a
+//!                   remote syscall (64-byte aligned)
 //! size              total, a whole number of pages
 //! ```
 
@@ -21,6 +24,8 @@ pub const DEFAULT_ARGS_SIZE: usize = 64 * 1024;
 const PAGE_SIZE: usize = 4096;
 /// Room for the area trampoline.
 const TRAMPOLINE_ROOM: usize = 16;
+/// Room for the area trampoline and the threads' one after it.
+const TRAMPOLINES_ROOM: usize = 2 * TRAMPOLINE_ROOM;
 
 /// Offsets (from the area's start) and sizes of everything in the area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub struct AreaLayout {
     pub blob_len: usize,
     /// The area trampoline.
     pub trampoline: usize,
+    /// The trampoline of the other threads' remote syscalls.
+    pub thread_trampoline: usize,
     /// The [`AreaHeader`].
     pub header: usize,
     /// The args region.
@@ -41,8 +48,10 @@ pub struct AreaLayout {
     pub stack_top: usize,
     /// The rt_sigframe.
     pub sigframe: usize,
-    /// Room reserved for the rt_sigframe.
+    /// Room reserved for each rt_sigframe.
     pub sigframe_size: usize,
+    /// The rt_sigframe of the other thread running a remote syscall.
+    pub thread_sigframe: usize,
 }
 
 /// Sizes asked of an area.
@@ -93,7 +102,7 @@ impl AreaLayout {
         };
         let trampoline = align(request.blob_len, 16).ok_or(overflow)?;
         let header = trampoline
-            .checked_add(TRAMPOLINE_ROOM)
+            .checked_add(TRAMPOLINES_ROOM)
             .and_then(|end| align(end, 64));
         let header = header.ok_or(overflow)?;
         let args = header
@@ -105,7 +114,11 @@ impl AreaLayout {
             .and_then(|end| end.checked_add(request.stack_size))
             .and_then(|end| align(end, PAGE_SIZE))
             .ok_or(overflow)?;
-        let need = stack_top
+        let thread_sigframe = stack_top
+            .checked_add(request.sigframe_size)
+            .and_then(|end| align(end, 64))
+            .ok_or(overflow)?;
+        let need = thread_sigframe
             .checked_add(request.sigframe_size)
             .and_then(|end| align(end, PAGE_SIZE))
             .ok_or(overflow)?;
@@ -124,12 +137,14 @@ impl AreaLayout {
             size,
             blob_len: request.blob_len,
             trampoline,
+            thread_trampoline: trampoline + TRAMPOLINE_ROOM,
             header,
             args,
             args_size: request.args_size,
             stack_top,
             sigframe: stack_top,
-            sigframe_size: size - stack_top,
+            sigframe_size: thread_sigframe - stack_top,
+            thread_sigframe,
         })
     }
 }
@@ -157,7 +172,10 @@ mod tests {
         assert_eq!(layout.args % 64, 0);
         assert!(layout.args + layout.args_size + DEFAULT_STACK_SIZE <= layout.stack_top);
         assert_eq!(layout.stack_top % 4096, 0);
-        assert!(layout.sigframe + 3000 <= layout.size);
+        assert!(layout.sigframe + 3000 <= layout.thread_sigframe);
+        assert_eq!(layout.thread_trampoline, layout.trampoline + 16);
+        assert_eq!(layout.thread_sigframe % 64, 0);
+        assert!(layout.thread_sigframe + layout.sigframe_size <= layout.size);
         assert_eq!(layout.size % 4096, 0);
     }
 
