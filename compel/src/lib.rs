@@ -91,11 +91,17 @@
 //!
 //! 1. While seizing and between steps, the kernel detaches the threads and
 //!    they run on unchanged (leaked: nothing).
-//! 2. The first remote mmap: `syscall; int3` is written over a few bytes of
-//!    the leader's code, its mask is all-blocked and its registers point
-//!    there, for one `mmap` (with a memfd area: `open`, `mmap` and `close`)
-//!    and a handful of ptrace requests (tens of microseconds). A SIGKILL there can kill the victim (SIGTRAP) or let it
-//!    run on with wrong registers. This is the one unprotected window.
+//! 2. The first remote syscalls (`mmap`; with a memfd area `open`, `mmap`
+//!    and `close`) run from the vDSO's zero padding through `syscall;
+//!    rt_sigreturn`, with an rt_sigframe of the leader's saved state written
+//!    below its stack's red zone: the leader's code is not touched, and a tool
+//!    dying there leaves the leader to finish the syscall and return to its
+//!    own registers, mask and xsave state (leaked: that syscall's mapping or
+//!    fd). Where that cannot be done (no vDSO, no room in it, no writable
+//!    stack below the red zone), `syscall; int3` is written over a few bytes
+//!    of the leader's code instead, its mask all-blocked, for those syscalls
+//!    and a handful of ptrace requests; a SIGKILL then can kill the victim
+//!    (SIGTRAP) or let it run on with wrong registers.
 //! 3. From the end of that mmap until the area trampoline and the self-cure
 //!    sigframe are written, the victim runs unchanged (leaked: the area).
 //! 4. Every later remote syscall goes through `syscall; jmp
@@ -116,11 +122,13 @@
 //! Other threads' remote syscalls ([`Infection::syscall_in`]) go through a
 //! trampoline of their own, `syscall; rt_sigreturn` through a sigframe of that
 //! thread's saved state, so a thread left there returns to its own state, not
-//! the leader's. (Before, it took the leader's frame and ran on with the
-//! leader's registers on the wrong stack: killing `crust dump` 0.1-0.4 s into
-//! a tree of threaded python processes left 22 dead processes in 20 runs; now
-//! none.) Window 2 stays: a SIGKILL 10-20 ms into `crust dump` of a
-//! one-process program killed it with SIGTRAP in about 1 run in 20.
+//! the leader's.
+//!
+//! Measured by killing `crust dump --leave-running` with SIGKILL at random
+//! moments: a one-process program killed 80-160 ms after start (while it is
+//! infected) died in 2 runs of 30 before the vDSO way back, in none of 30
+//! after; threaded python trees killed 0.1-0.4 s in lost 22 processes in 20
+//! runs before the threads' own trampoline, none after. Window 5 remains.
 //!
 //! A victim that exits during an infection is reported as
 //! [`InfectError::Exited`]; compel then only reaps its threads.

@@ -25,31 +25,31 @@ pub fn syscall_jmp(at: u64, target: u64) -> Option<[u8; SYSCALL_JMP_LEN]> {
 }
 
 /// Length of [`syscall_sigreturn`]'s output.
-pub const SYSCALL_SIGRETURN_LEN: usize = 16;
+pub const SYSCALL_SIGRETURN_LEN: usize = 19;
 
-/// `syscall; lea rsp, [rip + rel32]; mov eax, 15; syscall`, to be placed at address `at`.
+/// `syscall; mov rsp, imm64; mov eax, 15; syscall`: run one syscall, then return with
+/// `rt_sigreturn` through the rt_sigframe at `frame` (rsp is set to `frame + 8`, where the
+/// kernel looks for the frame, as after a signal handler's `ret` took its return address).
 ///
-/// Used for a thread's remote syscalls: a thread left in it when its tracer dies finishes the
-/// syscall, then returns to its own saved state with `rt_sigreturn` through the rt_sigframe at
-/// `frame` (rsp is set to `frame + 8`, where the kernel looks for the frame, as after a signal
-/// handler's `ret` took its return address). Returns `None` when `frame` is out of the ±2 GiB
-/// reach of the rip-relative `lea`.
-pub fn syscall_sigreturn(at: u64, frame: u64) -> Option<[u8; SYSCALL_SIGRETURN_LEN]> {
-    const LEA_END: u64 = 9;
-    let next = at.checked_add(LEA_END)?;
-    let rel = i32::try_from(frame.checked_add(8)?.wrapping_sub(next) as i64).ok()?;
-    let [a, b, c, d] = rel.to_le_bytes();
+/// Used where a task left by its dying tracer must go back to its own saved state by itself:
+/// it finishes the syscall and returns. The frame's address is absolute, so the code may sit
+/// anywhere. Returns `None` only for a frame at the very top of the address space.
+pub fn syscall_sigreturn(frame: u64) -> Option<[u8; SYSCALL_SIGRETURN_LEN]> {
+    let [a, b, c, d, e, f, g, h] = frame.checked_add(8)?.to_le_bytes();
     let rt_sigreturn = super::nr::RT_SIGRETURN as u8;
     Some([
         0x0f,
         0x05,
         0x48,
-        0x8d,
-        0x25,
+        0xbc,
         a,
         b,
         c,
         d,
+        e,
+        f,
+        g,
+        h,
         0xb8,
         rt_sigreturn,
         0,
@@ -103,24 +103,26 @@ mod tests {
     #[test]
     fn syscall_sigreturn_points_rsp_past_the_frames_return_address() {
         use iced_x86::Register;
-        for (at, frame) in [(0x7f00_0000_1000, 0x7f00_0000_8000), (0x5000, 0x1000)] {
-            let bytes = syscall_sigreturn(at, frame).expect("in reach");
-            let insns = decode(&bytes, at);
+        for frame in [0x7ffd_0000_8000, 0x1000] {
+            let bytes = syscall_sigreturn(frame).expect("a frame");
+            let insns = decode(&bytes, 0x7f00_0000_1000);
             let got: Vec<_> = insns.iter().map(|i| i.mnemonic()).collect();
             assert_eq!(
                 got,
                 [
                     Mnemonic::Syscall,
-                    Mnemonic::Lea,
+                    Mnemonic::Mov,
                     Mnemonic::Mov,
                     Mnemonic::Syscall
                 ]
             );
             assert_eq!(insns[1].op0_register(), Register::RSP);
-            assert_eq!(insns[1].memory_displacement64(), frame + 8);
+            assert_eq!(insns[1].immediate64(), frame + 8);
             assert_eq!(insns[2].op0_register(), Register::EAX);
             assert_eq!(insns[2].immediate32(), 15);
+            let len: usize = insns.iter().map(|i| i.len()).sum();
+            assert_eq!(len, SYSCALL_SIGRETURN_LEN);
         }
-        assert_eq!(syscall_sigreturn(0x1000, 0x1_0000_1000), None);
+        assert_eq!(syscall_sigreturn(u64::MAX - 3), None);
     }
 }

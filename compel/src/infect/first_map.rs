@@ -18,6 +18,7 @@ use arch::x86_64::trampoline::SYSCALL_INT3;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use super::escape::Escape;
 use super::shared;
 use super::victim::Victim;
 use super::InfectError;
@@ -144,25 +145,48 @@ impl Victim {
     pub(super) fn map_area(&mut self, size: usize, backing: &Backing) -> Result<u64, InfectError> {
         let pid = self.pid();
         let path = backing.victim_path();
+        let path_bytes = path
+            .as_ref()
+            .map_or(&[][..], |path| path.as_bytes_with_nul());
+        // From the vDSO with a way back where possible, else over the leader's code.
+        let escape = Escape::prepare(pid, self.leader(), path_bytes.len());
         let leader = self.leader_mut();
-        let mut code = SYSCALL_INT3.to_vec();
-        code.resize(CODE_SLOT, 0xcc);
-        if let Some(path) = &path {
-            code.extend_from_slice(path.as_bytes_with_nul());
-        }
-        let at = code_slot(leader.regs.rip, code.len());
+        let (at, mut code) = match &escape {
+            Some(escape) => (escape.at, escape.code.to_vec()),
+            None => {
+                let mut code = SYSCALL_INT3.to_vec();
+                code.resize(CODE_SLOT, 0xcc);
+                (
+                    code_slot(leader.regs.rip, CODE_SLOT + path_bytes.len()),
+                    code,
+                )
+            }
+        };
+        let path_at = at + code.len() as u64;
+        code.extend_from_slice(path_bytes);
+        log::debug!(
+            "pid {pid}: first syscalls at {at:#x} ({})",
+            if escape.is_some() {
+                "vDSO, with a way back"
+            } else {
+                "over the code"
+            }
+        );
 
         let ptrace = |source| InfectError::ptrace(pid, source);
         leader.tracee.set_sigmask(ALL_SIGNALS).map_err(ptrace)?;
         let saved = leader.tracee.replace_bytes(at, &code).map_err(ptrace)?;
         let result = match path {
             None => map_anonymous(&mut leader.tracee, at, size),
-            Some(_) => map_memfd(&mut leader.tracee, at, at + CODE_SLOT as u64, size),
+            Some(_) => map_memfd(&mut leader.tracee, at, path_at, size),
         };
         let put_back = leader.tracee.replace_bytes(at, &saved);
         let mask_back = leader.tracee.set_sigmask(leader.sigmask);
         let resumable = restart::for_direct_resume(&leader.regs);
         let regs_back = leader.tracee.set_regs(&resumable);
+        if let Some(escape) = escape {
+            escape.put_back(pid);
+        }
 
         let remote = result.map_err(|(step, source)| InfectError::remote(pid, step, source))?;
         put_back.map_err(ptrace)?;

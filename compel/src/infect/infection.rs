@@ -119,8 +119,8 @@ impl Victim {
         // die while it runs a syscall there.
         let at = area.remote_at(layout.thread_trampoline);
         let frame = area.remote_at(layout.thread_sigframe);
-        let bytes = trampoline::syscall_sigreturn(at, frame)
-            .ok_or(InfectError::TrampolineReach { pid, at })?;
+        let bytes =
+            trampoline::syscall_sigreturn(frame).ok_or(InfectError::TrampolineReach { pid, at })?;
         area.write(layout.thread_trampoline, &bytes)
             .map_err(|source| InfectError::Shared { pid, source })?;
         Ok(area)

@@ -25,7 +25,7 @@ const PAGE_SIZE: usize = 4096;
 /// Room for the area trampoline.
 const TRAMPOLINE_ROOM: usize = 16;
 /// Room for the area trampoline and the threads' one after it.
-const TRAMPOLINES_ROOM: usize = 2 * TRAMPOLINE_ROOM;
+const TRAMPOLINES_ROOM: usize = TRAMPOLINE_ROOM + 32;
 
 /// Offsets (from the area's start) and sizes of everything in the area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 mod control;
 mod cure;
 mod drain;
+mod escape;
 mod first_map;
 mod infection;
 mod layout;
