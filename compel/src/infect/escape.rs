@@ -13,15 +13,10 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use arch::x86_64::sigframe::{self, FpuState, UcStack};
 use arch::x86_64::trampoline::{syscall_sigreturn, SYSCALL_SIGRETURN_LEN};
 use nix::unistd::Pid;
 
 use super::victim::SeizedThread;
-use crate::restart;
-
-/// `SS_ONSTACK`-free flags of a ucontext stack that keeps the current sigaltstack.
-const SS_KEEP_CURRENT: i32 = 0x4;
 
 /// The x86_64 red zone below the stack pointer, which the leader's code may be using.
 const RED_ZONE: u64 = 128;
@@ -44,13 +39,14 @@ impl Escape {
     pub(super) fn prepare(pid: Pid, leader: &SeizedThread, extra: usize) -> Option<Escape> {
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
         let at = vdso_room(pid, &maps, SYSCALL_SIGRETURN_LEN + extra)?;
-        let frame = frame_of(leader)?;
+        // The frame's size does not depend on its (64-byte aligned) address.
+        let frame = leader.cure_frame(pid, 0).ok()?;
         let rsp = leader.regs.rsp;
         let frame_at = rsp.checked_sub(RED_ZONE + frame.len() as u64)? & !63;
         if !writable(&maps, frame_at, rsp) {
             return None;
         }
-        let frame = frame_at_address(leader, frame_at)?;
+        let frame = leader.cure_frame(pid, frame_at).ok()?;
         let code = syscall_sigreturn(frame_at)?;
         let mut mem = open_mem(pid)?;
         let mut old_stack = vec![0u8; frame.len()];
@@ -85,31 +81,6 @@ impl Escape {
 fn open_mem(pid: Pid) -> Option<File> {
     let path = format!("/proc/{pid}/mem");
     File::options().read(true).write(true).open(path).ok()
-}
-
-/// The leader's frame, built for a first guess at its address (its size does not depend on
-/// the address).
-fn frame_of(leader: &SeizedThread) -> Option<Vec<u8>> {
-    frame_at_address(leader, 0)
-}
-
-/// An rt_sigframe at remote address `at` that returns `leader` to its saved state.
-fn frame_at_address(leader: &SeizedThread, at: u64) -> Option<Vec<u8>> {
-    let xfeatures = arch::x86_64::cpuid::xstate_info()?.xfeatures;
-    let fpu = FpuState {
-        xsave: &leader.xstate,
-        xfeatures,
-    };
-    let keep = UcStack {
-        ss_flags: SS_KEEP_CURRENT,
-        ..UcStack::default()
-    };
-    let regs = restart::for_sigreturn(&leader.regs);
-    let mut frame = vec![0u8; sigframe::max_size(leader.xstate.len())];
-    let size =
-        sigframe::build_with_altstack(&mut frame, at, &regs, fpu, leader.sigmask, keep).ok()?;
-    frame.truncate(size);
-    Some(frame)
 }
 
 /// A 16-byte aligned address in the zero padding after the vDSO's last non-zero byte with

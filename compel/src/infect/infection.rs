@@ -2,7 +2,7 @@
 //! the area trampoline and the self-cure sigframe.
 
 use arch::x86_64::nr;
-use arch::x86_64::sigframe::{self, FpuState, UcStack};
+use arch::x86_64::sigframe;
 use arch::x86_64::trampoline;
 use nix::unistd::Pid;
 
@@ -14,15 +14,10 @@ use super::victim::{SeizedThread, Victim};
 use super::{InfectError, InfectOptions};
 use crate::blob::Blob;
 use crate::remote::{check_result, RemoteError};
-use crate::restart;
 use crate::signals;
 
 /// Every signal blocked (the kernel still lets SIGKILL and SIGSTOP through).
 const ALL_SIGNALS: u64 = u64::MAX;
-
-/// A `ss_flags` that `sigaltstack` rejects: `rt_sigreturn` ignores the error
-/// and so leaves the thread's alternate stack as it is.
-const SS_KEEP_CURRENT: i32 = 0x4;
 
 /// A victim with the shared area mapped; remote syscalls go through the area
 /// trampoline. Dropping it cures the victim (best effort, logged);
@@ -182,39 +177,7 @@ impl Infection {
 
     /// The rt_sigframe that returns the leader to its saved state.
     fn self_cure_frame(&self, pid: Pid, remote: u64) -> Result<Vec<u8>, InfectError> {
-        self.cure_frame(pid, self.victim.leader(), remote)
-    }
-
-    /// The rt_sigframe, at `remote` in the victim, that returns `thread` to its saved state.
-    fn cure_frame(
-        &self,
-        pid: Pid,
-        thread: &SeizedThread,
-        remote: u64,
-    ) -> Result<Vec<u8>, InfectError> {
-        let regs = restart::for_sigreturn(&thread.regs);
-        // ptrace's xsave area does not carry the sigframe's software bytes:
-        // the features to restore are the ones the OS enabled (XCR0).
-        let xfeatures = arch::x86_64::cpuid::xstate_info()
-            .map(|info| info.xfeatures)
-            .ok_or(InfectError::Xstate {
-                pid,
-                len: thread.xstate.len(),
-            })?;
-        let fpu = FpuState {
-            xsave: &thread.xstate,
-            xfeatures,
-        };
-        let keep = UcStack {
-            ss_flags: SS_KEEP_CURRENT,
-            ..UcStack::default()
-        };
-        let mut frame = vec![0u8; self.layout.sigframe_size];
-        let size =
-            sigframe::build_with_altstack(&mut frame, remote, &regs, fpu, thread.sigmask, keep)
-                .map_err(|error| InfectError::Sigframe { pid, error })?;
-        frame.truncate(size);
-        Ok(frame)
+        self.victim.leader().cure_frame(pid, remote)
     }
 
     /// Puts thread `index`'s saved state in the threads' sigframe, unless it is there already.
@@ -229,7 +192,7 @@ impl Infection {
             .get(index)
             .ok_or(InfectError::Gone { pid })?;
         let remote = self.area.remote_at(self.layout.thread_sigframe);
-        let frame = self.cure_frame(pid, thread, remote)?;
+        let frame = thread.cure_frame(pid, remote)?;
         self.area
             .write(self.layout.thread_sigframe, &frame)
             .map_err(|source| InfectError::Shared { pid, source })?;

@@ -50,6 +50,39 @@ impl SeizedThread {
         })
     }
 
+    /// The rt_sigframe, at `remote` in the victim, that returns this thread to its saved state:
+    /// registers (with the sigreturn restart fix-up), xsave area and mask, its sigaltstack
+    /// kept as it is.
+    pub(crate) fn cure_frame(&self, pid: Pid, remote: u64) -> Result<Vec<u8>, InfectError> {
+        use arch::x86_64::sigframe::{self, FpuState, UcStack};
+        /// A `ss_flags` that `sigaltstack` rejects: `rt_sigreturn` ignores the error and so
+        /// leaves the thread's alternate stack as it is.
+        const SS_KEEP_CURRENT: i32 = 0x4;
+        // ptrace's xsave area does not carry the sigframe's software bytes:
+        // the features to restore are the ones the OS enabled (XCR0).
+        let xfeatures = arch::x86_64::cpuid::xstate_info()
+            .map(|info| info.xfeatures)
+            .ok_or(InfectError::Xstate {
+                pid,
+                len: self.xstate.len(),
+            })?;
+        let fpu = FpuState {
+            xsave: &self.xstate,
+            xfeatures,
+        };
+        let keep = UcStack {
+            ss_flags: SS_KEEP_CURRENT,
+            ..UcStack::default()
+        };
+        let regs = restart::for_sigreturn(&self.regs);
+        let mut frame = vec![0u8; sigframe::max_size(self.xstate.len())];
+        let size =
+            sigframe::build_with_altstack(&mut frame, remote, &regs, fpu, self.sigmask, keep)
+                .map_err(|error| InfectError::Sigframe { pid, error })?;
+        frame.truncate(size);
+        Ok(frame)
+    }
+
     /// Puts back registers (with the syscall-restart fix-up), xsave area and mask.
     ///
     /// Registers go last: until they are back, a tracer dying makes the
