@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use arch::x86_64::sigframe;
 use arch::x86_64::trampoline::{syscall_sigreturn, SYSCALL_SIGRETURN_LEN};
 use nix::unistd::Pid;
 
@@ -39,10 +40,10 @@ impl Escape {
     pub(super) fn prepare(pid: Pid, leader: &SeizedThread, extra: usize) -> Option<Escape> {
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
         let at = vdso_room(pid, &maps, SYSCALL_SIGRETURN_LEN + extra)?;
-        // The frame's size does not depend on its (64-byte aligned) address.
-        let frame = leader.cure_frame(pid, 0).ok()?;
+        // Placed for the largest frame the leader's xsave area makes, then built once there.
+        let room = sigframe::max_size(leader.xstate.len()) as u64;
         let rsp = leader.regs.rsp;
-        let frame_at = rsp.checked_sub(RED_ZONE + frame.len() as u64)? & !63;
+        let frame_at = rsp.checked_sub(RED_ZONE + room)? & !63;
         if !writable(&maps, frame_at, rsp) {
             return None;
         }

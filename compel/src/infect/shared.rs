@@ -101,7 +101,8 @@ impl SharedArea {
         let length = NonZeroUsize::new(size).ok_or(Errno::EINVAL)?;
         let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
         // SAFETY: a fresh shared mapping at an address the kernel picks; it
-        // aliases no Rust object and is only accessed through copy_in/copy_out.
+        // aliases no Rust object and is only accessed through `read` and `write`
+        // (and their value forms), which check bounds and copy.
         let host = unsafe { mman::mmap(None, length, prot, MapFlags::MAP_SHARED, fd.as_fd(), 0) }?;
         Ok(SharedArea { remote, size, host })
     }
