@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use engine::external::External;
 use engine::proc::status::TaskState;
 use engine::refusal::{check_tree, check_tree_with, Allowances, Reason};
-use refusal_child::{lines, serial, Child, TempDir};
+use refusal_child::{lines, lines_with, serial, Child, TempDir};
 
 fn inode_of(fd: &impl AsRawFd) -> u64 {
     nix::sys::stat::fstat(fd.as_raw_fd()).unwrap().st_ino
@@ -310,11 +310,7 @@ fn a_pipe_named_external_is_let_through() {
         external: [External::Pipe { inode }].into(),
         ..Allowances::default()
     };
-    let refused: Vec<String> = check_tree_with(pid, &allowed)
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let refused: Vec<String> = lines_with(pid, &allowed);
     let me = Pid::this();
     assert_eq!(
         refused,
@@ -423,11 +419,7 @@ fn with_file_locks_flock_posix_and_ofd_locks_pass() {
         file_locks: true,
         ..Allowances::default()
     };
-    let with: Vec<String> = check_tree_with(pid, &allowed)
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let with: Vec<String> = lines_with(pid, &allowed);
     assert_eq!(with, Vec::<String>::new());
 }
 
@@ -447,11 +439,7 @@ fn a_lease_stays_refused_with_file_locks() {
         file_locks: true,
         ..Allowances::default()
     };
-    let refused: Vec<String> = check_tree_with(pid, &allowed)
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let refused: Vec<String> = lines_with(pid, &allowed);
     assert_eq!(
         refused,
         vec![format!(
@@ -510,10 +498,8 @@ fn a_waiting_lock_request_stays_refused_with_file_locks() {
         file_locks: true,
         ..Allowances::default()
     };
-    let refused: Vec<String> = check_tree_with(pid, &allowed)
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
+    let refused: Vec<String> = lines_with(pid, &allowed)
+        .into_iter()
         .filter(|line| line.contains("lock"))
         .collect();
     let _ = waiter.kill();

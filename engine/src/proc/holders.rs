@@ -23,11 +23,6 @@ pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
     holders(inodes, socket_inode)
 }
 
-/// For each of `inodes`, every fd of every process that holds that pipe, sorted by pid and fd.
-pub fn pipe_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, Vec<Holder>> {
-    holders(inodes, pipe_inode)
-}
-
 /// Every pipe of every process, with the fds that hold it: one scan of the machine, for a
 /// check that asks about many pipes (a tree's).
 pub fn all_pipe_holders() -> BTreeMap<u64, Vec<Holder>> {

@@ -133,7 +133,12 @@ pub fn reap(pid: Pid) -> WaitStatus {
 
 /// The refusal lines for `pid`.
 pub fn lines(pid: Pid) -> Vec<String> {
-    engine::refusal::check_tree(pid)
+    lines_with(pid, &engine::refusal::Allowances::default())
+}
+
+/// [`lines`], with what `allowed` names let through.
+pub fn lines_with(pid: Pid, allowed: &engine::refusal::Allowances) -> Vec<String> {
+    engine::refusal::check_tree_with(pid, allowed)
         .unwrap()
         .iter()
         .map(|r| r.to_string())
