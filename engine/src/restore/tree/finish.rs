@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 use super::super::remote::{bytes_of, RemoteThread, Scratch, SCRATCH_SIZE};
 use super::super::RestoreError;
 use super::{Built, TreeBuilder, ZOMBIE_EXIT_WAIT};
-use crate::snapshot::ZombieSnapshot;
+use crate::snapshot::{ProcessSnapshot, ZombieSnapshot};
 
 impl TreeBuilder<'_> {
     /// Each process and zombie joins its process group: the leaders' groups first, then the
@@ -45,34 +45,32 @@ impl TreeBuilder<'_> {
     /// Takes the locks of each child that shares its parent's fd table (CLONE_FILES), now that
     /// the parent has put the table's fds in place: the child was built before them.
     pub(super) fn take_locks_of_shared_tables(&mut self) -> Result<(), RestoreError> {
-        let scratch_base = self.scratch_base;
-        let sharing = self.built.iter_mut().filter(|built| {
-            built.process.shares_files_with_parent && !built.process.file_locks.is_empty()
-        });
-        for built in sharing {
-            let scratch = Scratch {
-                base: scratch_base,
-                pid: Pid::from_raw(built.process.pid),
-            };
-            super::super::locks::take_locks(&mut built.threads[0], &scratch, built.process)?;
-        }
-        Ok(())
+        self.in_each_leader(|thread, scratch, process| {
+            if !process.shares_files_with_parent || process.file_locks.is_empty() {
+                return Ok(());
+            }
+            super::super::locks::take_locks(thread, scratch, process)
+        })
     }
 
     /// Gives each terminal of the tree the foreground group it had, now that every group
     /// exists.
     pub(super) fn give_foregrounds_back(&mut self) -> Result<(), RestoreError> {
+        self.in_each_leader(super::super::tty::give_foreground_back)
+    }
+
+    /// Runs `step` in the leader of every built process, with its scratch area.
+    fn in_each_leader(
+        &mut self,
+        step: impl Fn(&mut RemoteThread, &Scratch, &ProcessSnapshot) -> Result<(), RestoreError>,
+    ) -> Result<(), RestoreError> {
         let scratch_base = self.scratch_base;
         for built in &mut self.built {
             let scratch = Scratch {
                 base: scratch_base,
                 pid: Pid::from_raw(built.process.pid),
             };
-            super::super::tty::give_foreground_back(
-                &mut built.threads[0],
-                &scratch,
-                built.process,
-            )?;
+            step(&mut built.threads[0], &scratch, built.process)?;
         }
         Ok(())
     }
